@@ -1,0 +1,1 @@
+"""The ``pixelforest`` command-line interface (thin over the library)."""

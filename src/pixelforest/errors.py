@@ -1,0 +1,86 @@
+"""Exceptions and warnings raised by pixelforest.
+
+Every error pixelforest raises on purpose derives from
+:class:`PixelforestError`, and also from the matching built-in exception
+(``ValueError``, ``OSError``, ...), so callers may catch either.  Messages
+name the problem *and* the fix; the command-line interface prints them as a
+single line.
+"""
+
+__all__ = [
+    "PixelforestError",
+    "InvalidImageError",
+    "ShapeMismatchError",
+    "ChannelMismatchError",
+    "InvalidLabelsError",
+    "ImageFileNotFoundError",
+    "CorruptFileError",
+    "UnsupportedFormatError",
+    "OutputExistsError",
+    "ModelFileError",
+    "UntrustedModelError",
+    "IncompatibleModelError",
+    "DataUnavailableError",
+    "NotFittedError",
+    "ConstantImageWarning",
+]
+
+
+class PixelforestError(Exception):
+    """Base class of every error raised on purpose by pixelforest."""
+
+
+class InvalidImageError(PixelforestError, ValueError):
+    """An array cannot be used as an image (shape, dtype, empty, NaN...)."""
+
+
+class ShapeMismatchError(InvalidImageError):
+    """Two arrays that must have the same shape do not."""
+
+
+class ChannelMismatchError(InvalidImageError):
+    """An image has a different number of channels than the model expects."""
+
+
+class InvalidLabelsError(InvalidImageError):
+    """A label image cannot be used for training or evaluation."""
+
+
+class ImageFileNotFoundError(PixelforestError, FileNotFoundError):
+    """An input file does not exist."""
+
+
+class CorruptFileError(PixelforestError, OSError):
+    """A file exists but cannot be decoded (truncated, corrupt, foreign)."""
+
+
+class UnsupportedFormatError(PixelforestError, ValueError):
+    """A file extension or format pixelforest cannot read or write."""
+
+
+class OutputExistsError(PixelforestError, FileExistsError):
+    """Writing would overwrite a file that must be kept (e.g. the input)."""
+
+
+class ModelFileError(PixelforestError, ValueError):
+    """A model file is missing, truncated, foreign or otherwise unusable."""
+
+
+class UntrustedModelError(ModelFileError):
+    """A model file holds types that are not trusted; nothing was executed."""
+
+
+class IncompatibleModelError(ModelFileError):
+    """A model file was written by an incompatible pixelforest version."""
+
+
+class DataUnavailableError(PixelforestError, RuntimeError):
+    """Sample data is neither present locally nor downloadable."""
+
+
+class NotFittedError(PixelforestError, AttributeError):
+    """An estimator is used before ``fit`` was called."""
+
+
+class ConstantImageWarning(UserWarning):
+    """An image has a single value, so normalization cannot stretch it."""
