@@ -13,6 +13,7 @@ __all__ = [
     "ShapeMismatchError",
     "ChannelMismatchError",
     "InvalidLabelsError",
+    "InvalidParameterError",
     "ImageFileNotFoundError",
     "CorruptFileError",
     "UnsupportedFormatError",
@@ -44,6 +45,10 @@ class ChannelMismatchError(InvalidImageError):
 
 class InvalidLabelsError(InvalidImageError):
     """A label image cannot be used for training or evaluation."""
+
+
+class InvalidParameterError(PixelforestError, ValueError):
+    """An option has a value outside its valid range (e.g. percentiles, thresholds)."""
 
 
 class ImageFileNotFoundError(PixelforestError, FileNotFoundError):
