@@ -103,17 +103,14 @@ def _apply_bounds_cl(image_cl, bounds, *, clip, constant_message):
                           ConstantImageWarning, stacklevel=3)
             out[..., c] = 0.0
             continue
-        lo_w, hi_w = work(lo), work(hi)
-        span = hi_w - lo_w
-        if not (np.isfinite(span) and span > 0):
-            # the bounds do not fit float32 (huge range or tiny span): use float64
-            lo_w, hi_w = np.float64(lo), np.float64(hi)
-            span = hi_w - lo_w
-            channel = image_cl[..., c].astype(np.float64)
-        else:
-            channel = image_cl[..., c].astype(work)
-        channel -= lo_w
-        channel /= span
+        work_c = work
+        if work is np.float32 and not (
+                max(abs(lo), abs(hi), hi - lo) < 1e37 and np.float32(hi) > np.float32(lo)):
+            work_c = np.float64  # the bounds do not fit float32 (huge range or tiny span)
+        channel = image_cl[..., c].astype(work_c)
+        with np.errstate(over="ignore"):  # only reachable with far-off bounds; clip fixes it
+            channel -= work_c(lo)
+            channel /= work_c(hi) - work_c(lo)
         if clip:
             np.clip(channel, 0.0, 1.0, out=channel)
         out[..., c] = channel
