@@ -14,6 +14,7 @@ __all__ = [
     "ChannelMismatchError",
     "InvalidLabelsError",
     "InvalidParameterError",
+    "InvalidParameterError",
     "ImageFileNotFoundError",
     "CorruptFileError",
     "UnsupportedFormatError",
@@ -49,6 +50,10 @@ class InvalidLabelsError(InvalidImageError):
 
 class InvalidParameterError(PixelforestError, ValueError):
     """An option has a value outside its valid range (e.g. percentiles, thresholds)."""
+
+
+class InvalidParameterError(PixelforestError, ValueError):
+    """An option (keyword argument or environment variable) has an unusable value."""
 
 
 class ImageFileNotFoundError(PixelforestError, FileNotFoundError):
