@@ -14,7 +14,6 @@ __all__ = [
     "ChannelMismatchError",
     "InvalidLabelsError",
     "InvalidParameterError",
-    "InvalidParameterError",
     "ImageFileNotFoundError",
     "CorruptFileError",
     "UnsupportedFormatError",
@@ -50,10 +49,6 @@ class InvalidLabelsError(InvalidImageError):
 
 class InvalidParameterError(PixelforestError, ValueError):
     """An option has a value outside its valid range (e.g. percentiles, thresholds)."""
-
-
-class InvalidParameterError(PixelforestError, ValueError):
-    """An option (keyword argument or environment variable) has an unusable value."""
 
 
 class ImageFileNotFoundError(PixelforestError, FileNotFoundError):
