@@ -1,0 +1,527 @@
+"""Named multiscale per-pixel features (ilastik's set), tile-exact.
+
+A :class:`FeatureSpec` says *which* features to compute: a tuple of
+feature families and a tuple of scales (Gaussian sigmas), optionally in
+physical units through a per-axis pixel ``spacing``.  :func:`compute_features`
+turns an image into a channel-last ``(..., F)`` float32 stack whose columns
+are named by :meth:`FeatureSpec.feature_names`, for example
+``gaussian(sigma=2)[ch0]``.
+
+Families
+--------
+==============  ==============================================================
+``intensity``   the (normalized) pixel value itself; no scale
+``gaussian``    Gaussian smoothing
+``dog``         difference of Gaussians, ``G(0.625 sigma) - G(sigma)``
+``log``         Laplacian of Gaussian (sum of second derivatives)
+``gradient``    Gaussian gradient magnitude
+``hessian``     eigenvalues of the Hessian of Gaussian, largest first
+``structure``   eigenvalues of the structure tensor (gradient at
+                ``sigma / 2``, averaged over ``sigma``), largest first
+==============  ==============================================================
+
+Every filter is a :func:`scipy.ndimage.gaussian_filter` in float32 with
+``mode="reflect"`` and ``truncate=4``, so each feature at a pixel depends
+only on the pixels within a known radius.  :meth:`FeatureSpec.halo_for`
+returns that radius per axis: a block cut with that margin gives, in its
+interior, bit for bit the features of the whole image (the border of the
+image is reflected the same way in both cases).
+
+Column order: for each channel, the ``intensity`` column first (if
+requested), then every other family in the order of ``spec.families``, each
+at every sigma in order, eigenvalue families contributing one column per
+spatial axis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+
+import numpy as np
+
+from ._validation import check_channel_axis, check_image, to_channel_last
+from .errors import InvalidImageError, InvalidParameterError
+
+__all__ = ["FAMILIES", "PRESETS", "FeatureSpec", "compute_features"]
+
+#: Feature families and a one-line description of each.
+FAMILIES = {
+    "intensity": "the normalized pixel value itself (no scale)",
+    "gaussian": "Gaussian smoothing: local mean brightness at this scale",
+    "dog": "difference of Gaussians G(0.625*sigma) - G(sigma): blob/band-pass contrast",
+    "log": "Laplacian of Gaussian: bright (negative) or dark (positive) blobs of size ~sigma",
+    "gradient": "Gaussian gradient magnitude: edge strength at this scale",
+    "hessian": "Hessian-of-Gaussian eigenvalues (largest first): ridges, valleys, blobs",
+    "structure": "structure-tensor eigenvalues (gradient at sigma/2, averaged over sigma): "
+                 "edges vs corners vs flat areas",
+}
+
+#: Families that give one column per spatial axis (eigenvalues).
+_EIGEN_FAMILIES = ("hessian", "structure")
+
+#: Ratio of the inner to the outer sigma of the difference of Gaussians.
+_DOG_RATIO = 0.625
+
+#: Ratio of the gradient (inner) sigma to the averaging sigma of the structure tensor.
+_STRUCTURE_INNER = 0.5
+
+#: Filters are truncated at this many standard deviations (scipy's default).
+_TRUNCATE = 4.0
+
+_ALL_FAMILIES = tuple(FAMILIES)
+
+
+def _radius(sigma_px):
+    """Radius (in pixels) of scipy's Gaussian kernel for one axis."""
+    return int(_TRUNCATE * float(sigma_px) + 0.5)
+
+
+def _fmt(value):
+    return f"{value:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+    """Which per-pixel features to compute: families, scales and pixel size.
+
+    Parameters
+    ----------
+    families : tuple of str, optional
+        Feature families, a subset of :data:`FAMILIES`: ``"intensity"``,
+        ``"gaussian"``, ``"dog"``, ``"log"``, ``"gradient"``, ``"hessian"``,
+        ``"structure"``.  Default: all of them.
+    sigmas : tuple of float, optional
+        Scales (Gaussian standard deviations), in pixels, or in the units of
+        ``spacing`` when it is given.  Small scales describe edges, large
+        ones the context around a pixel.
+    spacing : tuple of float or None, optional
+        Pixel size per spatial axis (e.g. ``(2.0, 0.5, 0.5)`` for a z-stack
+        with 2 um between planes and 0.5 um pixels).  Sigmas are then
+        physical and the filters anisotropic; derivatives are taken per unit
+        length.  None means isotropic pixels of size 1 (any dimension).
+
+    Attributes
+    ----------
+    names : list of str
+        Column names for a single-channel image with ``len(spacing)`` (or 2)
+        spatial axes; see :meth:`feature_names` for other cases.
+    halo : tuple of int
+        ``halo_for(len(spacing))`` (or ``halo_for(2)`` without spacing).
+
+    See Also
+    --------
+    compute_features : compute the feature stack of an image.
+    FeatureSpec.for_object_size : a spec sized for objects of a given diameter.
+
+    Examples
+    --------
+    >>> spec = FeatureSpec(families=("intensity", "gaussian", "hessian"), sigmas=(1, 4))
+    >>> spec.names
+    ['intensity[ch0]', 'gaussian(sigma=1)[ch0]', 'gaussian(sigma=4)[ch0]', \
+'hessian(sigma=1, eig=0)[ch0]', 'hessian(sigma=1, eig=1)[ch0]', \
+'hessian(sigma=4, eig=0)[ch0]', 'hessian(sigma=4, eig=1)[ch0]']
+    >>> spec.halo_for(2)
+    (16, 16)
+    >>> FeatureSpec(sigmas=(1.0,), spacing=(2.0, 0.5, 0.5)).halo
+    (3, 12, 12)
+    """
+
+    families: tuple = _ALL_FAMILIES
+    sigmas: tuple = (0.7, 1.0, 1.6, 2.5, 4.0, 8.0)
+    spacing: tuple | None = None
+
+    def __post_init__(self):
+        families = self.families
+        if isinstance(families, str):
+            families = (families,)
+        families = tuple(str(f) for f in families)
+        unknown = [f for f in families if f not in FAMILIES]
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown feature families {unknown}; choose from {list(FAMILIES)}."
+            )
+        if not families:
+            raise InvalidParameterError(f"a FeatureSpec needs at least one family; choose from {list(FAMILIES)}.")
+        if len(set(families)) != len(families):
+            raise InvalidParameterError(f"feature families are repeated in {families}; list each once.")
+        sigmas = self.sigmas
+        if isinstance(sigmas, numbers.Real):
+            sigmas = (sigmas,)
+        sigmas = tuple(float(s) for s in sigmas)
+        if any(not math.isfinite(s) or s <= 0 for s in sigmas):
+            raise InvalidParameterError(f"sigmas must be positive finite numbers, got {sigmas}.")
+        if len(set(sigmas)) != len(sigmas):
+            raise InvalidParameterError(f"sigmas are repeated in {sigmas}; list each once.")
+        if not sigmas and set(families) - {"intensity"}:
+            raise InvalidParameterError("give at least one sigma for the families other than 'intensity'.")
+        spacing = self.spacing
+        if spacing is not None:
+            if isinstance(spacing, numbers.Real):
+                raise InvalidParameterError(
+                    f"spacing must give one pixel size per spatial axis, e.g. (1.0, 1.0), "
+                    f"got {spacing!r}."
+                )
+            spacing = tuple(float(s) for s in spacing)
+            if len(spacing) not in (2, 3) or any(not math.isfinite(s) or s <= 0 for s in spacing):
+                raise InvalidParameterError(
+                    f"spacing must hold 2 or 3 positive pixel sizes (one per spatial axis), "
+                    f"got {spacing}."
+                )
+        object.__setattr__(self, "families", families)
+        object.__setattr__(self, "sigmas", sigmas)
+        object.__setattr__(self, "spacing", spacing)
+
+    # -- presets -------------------------------------------------------------
+    @classmethod
+    def for_object_size(cls, diameter_px, *, families=None, spacing=None):
+        """Return a spec whose scales suit objects about ``diameter_px`` wide.
+
+        Scales run geometrically (ratio ~1.6) from 0.7 px, which describes
+        edges, up to about a third of the diameter, which sees an object as
+        a whole, and at least to 4 px.
+
+        Parameters
+        ----------
+        diameter_px : float
+            Typical object diameter, in pixels (or in ``spacing`` units).
+        families : tuple of str, optional
+            Families to use (default: all).
+        spacing : tuple of float, optional
+            Pixel size per axis, see :class:`FeatureSpec`.
+
+        Returns
+        -------
+        spec : FeatureSpec
+
+        Examples
+        --------
+        >>> FeatureSpec.for_object_size(12).sigmas
+        (0.7, 1.0, 1.6, 2.5, 4.0)
+        >>> FeatureSpec.for_object_size(40).sigmas
+        (0.7, 1.0, 1.6, 2.5, 4.0, 6.4, 10.0)
+        """
+        diameter = float(diameter_px)
+        if not math.isfinite(diameter) or diameter <= 0:
+            raise InvalidParameterError(f"diameter_px must be a positive number, got {diameter_px!r}.")
+        top = max(4.0, diameter / 3.0)
+        ladder = (0.7, 1.0, 1.6, 2.5, 4.0, 6.4, 10.0, 16.0, 25.0, 40.0, 64.0)
+        sigmas = tuple(s for s in ladder if s <= top * 1.05)
+        return cls(families=_ALL_FAMILIES if families is None else families,
+                   sigmas=sigmas, spacing=spacing)
+
+    @classmethod
+    def preset(cls, name):
+        """Return the named preset (see :data:`PRESETS`).
+
+        Examples
+        --------
+        >>> FeatureSpec.preset("small").sigmas
+        (0.7, 1.0, 1.6, 2.5, 4.0)
+        """
+        try:
+            make = PRESETS[name][1]
+        except KeyError:
+            raise InvalidParameterError(
+                f"unknown feature preset {name!r}; choose from {sorted(PRESETS)}."
+            ) from None
+        return make()
+
+    # -- serialization -------------------------------------------------------
+    def to_dict(self):
+        """Plain-data form (for model files): ``{'families', 'sigmas', 'spacing'}``."""
+        return {"families": list(self.families), "sigmas": list(self.sigmas),
+                "spacing": None if self.spacing is None else list(self.spacing)}
+
+    @classmethod
+    def from_dict(cls, data):
+        """Inverse of :meth:`to_dict`."""
+        return cls(families=tuple(data["families"]), sigmas=tuple(data["sigmas"]),
+                   spacing=None if data.get("spacing") is None else tuple(data["spacing"]))
+
+    # -- geometry ------------------------------------------------------------
+    def _default_ndim(self):
+        return 2 if self.spacing is None else len(self.spacing)
+
+    def _check_ndim(self, ndim):
+        ndim = int(ndim)
+        if ndim not in (2, 3):
+            raise InvalidImageError(f"features need 2 or 3 spatial axes, got {ndim}.")
+        if self.spacing is not None and len(self.spacing) != ndim:
+            raise InvalidImageError(
+                f"the feature spec has spacing {self.spacing} for {len(self.spacing)} axes, "
+                f"but the image has {ndim} spatial axes; give one pixel size per axis."
+            )
+        return ndim
+
+    def _sigma_px(self, sigma, ndim):
+        """Per-axis sigma in pixels."""
+        spacing = self.spacing or (1.0,) * ndim
+        return tuple(sigma / s for s in spacing)
+
+    def halo_for(self, ndim):
+        """Exact margin, per spatial axis, that a block needs (tiled == untiled).
+
+        Parameters
+        ----------
+        ndim : int
+            Number of spatial axes (2 or 3).
+
+        Returns
+        -------
+        halo : tuple of int
+            The number of pixels each feature at a pixel reads on each side
+            along each axis.
+
+        Examples
+        --------
+        >>> FeatureSpec(families=("gaussian",), sigmas=(1, 2)).halo_for(3)
+        (8, 8, 8)
+        """
+        ndim = self._check_ndim(ndim)
+        halo = [0] * ndim
+        for sigma in self.sigmas:
+            px = self._sigma_px(sigma, ndim)
+            for fam in self.families:
+                if fam == "intensity":
+                    continue
+                if fam == "structure":
+                    inner = self._sigma_px(sigma * _STRUCTURE_INNER, ndim)
+                    reach = [_radius(a) + _radius(b) for a, b in zip(inner, px)]
+                else:  # dog's inner sigma is smaller than sigma
+                    reach = [_radius(a) for a in px]
+                halo = [max(h, r) for h, r in zip(halo, reach)]
+        return tuple(halo)
+
+    @property
+    def halo(self):
+        return self.halo_for(self._default_ndim())
+
+    # -- names ---------------------------------------------------------------
+    def feature_names(self, n_channels=1, ndim=None):
+        """Names of the feature columns, in order.
+
+        Parameters
+        ----------
+        n_channels : int, optional
+            Number of image channels.
+        ndim : int, optional
+            Number of spatial axes (default: ``len(spacing)``, else 2); the
+            eigenvalue families give one column per axis.
+
+        Returns
+        -------
+        names : list of str
+
+        Examples
+        --------
+        >>> FeatureSpec(families=("gradient",), sigmas=(2,)).feature_names(2)
+        ['gradient(sigma=2)[ch0]', 'gradient(sigma=2)[ch1]']
+        """
+        ndim = self._check_ndim(self._default_ndim() if ndim is None else ndim)
+        per_channel = []
+        if "intensity" in self.families:
+            per_channel.append("intensity")
+        for fam in self.families:
+            if fam == "intensity":
+                continue
+            for sigma in self.sigmas:
+                if fam in _EIGEN_FAMILIES:
+                    per_channel.extend(f"{fam}(sigma={_fmt(sigma)}, eig={k})" for k in range(ndim))
+                else:
+                    per_channel.append(f"{fam}(sigma={_fmt(sigma)})")
+        return [f"{name}[ch{c}]" for c in range(int(n_channels)) for name in per_channel]
+
+    @property
+    def names(self):
+        return self.feature_names(1)
+
+    def n_features(self, n_channels=1, ndim=None):
+        """Number of feature columns (``len(feature_names(n_channels, ndim))``)."""
+        return len(self.feature_names(n_channels, ndim))
+
+
+#: Named presets: name -> (one-line description, factory).
+PRESETS = {
+    "default": ("all families, sigmas 0.7-8 px: nuclei of ~8-40 px (the measured default)",
+                lambda: FeatureSpec()),
+    "small": ("all families, sigmas 0.7-4 px: objects up to ~12 px wide",
+              lambda: FeatureSpec.for_object_size(12)),
+    "medium": ("all families, sigmas 0.7-10 px: objects ~30 px wide",
+               lambda: FeatureSpec.for_object_size(30)),
+    "large": ("all families, sigmas 0.7-25 px: objects ~75 px wide",
+              lambda: FeatureSpec.for_object_size(75)),
+    "skimage": ("gaussian, gradient and hessian at sigmas 1-16 px, like "
+                "skimage.feature.multiscale_basic_features",
+                lambda: FeatureSpec(families=("gaussian", "gradient", "hessian"),
+                                    sigmas=(1.0, 2.0, 4.0, 8.0, 16.0))),
+}
+
+
+def _gauss(image, sigma_px, order=0):
+    return _gaussian_filter(image, sigma_px, order)
+
+
+def _gaussian_filter(image, sigma_px, order):
+    from scipy import ndimage as ndi
+
+    return ndi.gaussian_filter(image, sigma_px, order=order, mode="reflect",
+                               truncate=_TRUNCATE, output=np.float32)
+
+
+def _channel_features(channel, spec, ndim, out, start):
+    """Write the features of one float32 channel into ``out[..., start:]``."""
+    from skimage.feature import hessian_matrix_eigvals
+
+    col = start
+    spacing = spec.spacing or (1.0,) * ndim
+    fams = spec.families
+    if "intensity" in fams:
+        out[..., col] = channel
+        col += 1
+    need_first = "gradient" in fams
+    need_second = "hessian" in fams or "log" in fams
+    per_sigma = {}
+    for sigma in spec.sigmas:
+        px = spec._sigma_px(sigma, ndim)
+        feats = {}
+        if "gaussian" in fams or "dog" in fams:
+            smooth = _gauss(channel, px)
+            feats["gaussian"] = [smooth]
+            if "dog" in fams:
+                inner = _gauss(channel, spec._sigma_px(sigma * _DOG_RATIO, ndim))
+                feats["dog"] = [inner - smooth]
+        if need_first:
+            grads = []
+            for ax in range(ndim):
+                order = [0] * ndim
+                order[ax] = 1
+                grads.append(_gauss(channel, px, order) / np.float32(spacing[ax]))
+            feats["gradient"] = [np.sqrt(sum(g * g for g in grads))]
+        if need_second:
+            elems = []  # upper triangle, row-major (skimage's order)
+            for i in range(ndim):
+                for j in range(i, ndim):
+                    order = [0] * ndim
+                    order[i] += 1
+                    order[j] += 1
+                    elems.append(_gauss(channel, px, order)
+                                 / np.float32(spacing[i] * spacing[j]))
+            if "log" in fams:
+                diag = [elems[k] for k in _diag_indices(ndim)]
+                feats["log"] = [sum(diag[1:], diag[0].copy())]
+            if "hessian" in fams:
+                feats["hessian"] = list(hessian_matrix_eigvals(elems))
+        if "structure" in fams:
+            inner = spec._sigma_px(sigma * _STRUCTURE_INNER, ndim)
+            grads = []
+            for ax in range(ndim):
+                order = [0] * ndim
+                order[ax] = 1
+                grads.append(_gauss(channel, inner, order) / np.float32(spacing[ax]))
+            tensor = [_gauss(grads[i] * grads[j], px)
+                      for i in range(ndim) for j in range(i, ndim)]
+            feats["structure"] = list(hessian_matrix_eigvals(tensor))
+        per_sigma[sigma] = feats
+    for fam in fams:
+        if fam == "intensity":
+            continue
+        for sigma in spec.sigmas:
+            for arr in per_sigma[sigma][fam]:
+                out[..., col] = arr
+                col += 1
+    return col
+
+
+def _diag_indices(ndim):
+    """Positions of the diagonal terms in the row-major upper triangle."""
+    idx, k = [], 0
+    for i in range(ndim):
+        for j in range(i, ndim):
+            if i == j:
+                idx.append(k)
+            k += 1
+    return idx
+
+
+def _features_channel_last(image_cl, spec):
+    """Feature stack of a channel-last float image, no checks (block API).
+
+    ``image_cl`` has shape ``(spatial..., C)``; the result has shape
+    ``(spatial..., C * F)`` float32, in the order of ``spec.feature_names(C)``.
+    Works on any block, however small: border handling is scipy's reflect.
+    """
+    ndim = image_cl.ndim - 1
+    n_channels = image_cl.shape[-1]
+    n_per_channel = spec.n_features(1, ndim)
+    out = np.empty(image_cl.shape[:-1] + (n_channels * n_per_channel,), dtype=np.float32)
+    for c in range(n_channels):
+        channel = np.ascontiguousarray(image_cl[..., c], dtype=np.float32)
+        _channel_features(channel, spec, ndim, out, c * n_per_channel)
+    return out
+
+
+def _check_fits_halo(shape, halo, *, name="image"):
+    """Raise InvalidImageError if a spatial axis is not longer than the halo."""
+    small = [i for i, (n, h) in enumerate(zip(shape, halo)) if n <= h]
+    if small:
+        raise InvalidImageError(
+            f"{name} has spatial shape {tuple(shape)}, not larger than the feature halo "
+            f"{tuple(halo)} (the reach of the largest filter) along axes {small}; use smaller "
+            "sigmas (e.g. FeatureSpec.for_object_size(diameter)) or pad the image "
+            "(np.pad(image, ..., mode='reflect'))."
+        )
+
+
+def compute_features(image, spec=None, *, channel_axis=None):
+    """Compute the named per-pixel feature stack of an image.
+
+    Parameters
+    ----------
+    image : array_like
+        2D ``(Y, X)`` or 3D ``(Z, Y, X)`` image, optionally with a channel
+        axis.  Intensities are used as they are (as float32): normalize
+        first (e.g. :func:`pixelforest.normalize.normalize_percentile`) if
+        images differ in brightness.
+    spec : FeatureSpec, optional
+        Which features to compute (default: ``FeatureSpec()``).
+    channel_axis : int or None, optional
+        Axis of ``image`` holding channels; None for a single channel.
+
+    Returns
+    -------
+    features : ndarray of float32, shape ``(spatial..., F)``
+        Column ``k`` is ``spec.feature_names(n_channels, ndim)[k]``.
+
+    Raises
+    ------
+    InvalidImageError
+        Not a 2D/3D numeric image, NaN values, spacing of the wrong length,
+        or an image not larger than ``spec.halo_for(ndim)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((32, 32), dtype=np.uint8)
+    >>> image[10:20, 10:20] = 200
+    >>> spec = FeatureSpec(families=("gaussian", "gradient"), sigmas=(1, 2))
+    >>> feats = compute_features(image, spec)
+    >>> feats.shape, feats.dtype
+    ((32, 32, 4), dtype('float32'))
+    >>> spec.names[2], round(float(feats[15, 15, 0]), 1)
+    ('gradient(sigma=1)[ch0]', 200.0)
+    """
+    spec = FeatureSpec() if spec is None else spec
+    if not isinstance(spec, FeatureSpec):
+        raise InvalidParameterError(
+            f"spec must be a FeatureSpec, got {type(spec).__name__}; build one with "
+            "FeatureSpec(...) or FeatureSpec.preset(name)."
+        )
+    image = check_image(image, channel_axis=channel_axis)
+    axis = check_channel_axis(channel_axis, image.ndim)
+    image_cl, _ = to_channel_last(image, axis)
+    ndim = image_cl.ndim - 1
+    halo = spec.halo_for(ndim)
+    _check_fits_halo(image_cl.shape[:-1], halo)
+    return _features_channel_last(image_cl, spec)
