@@ -11,6 +11,7 @@ from pixelforest.errors import (
     CorruptFileError,
     ImageFileNotFoundError,
     InvalidImageError,
+    InvalidParameterError,
     OutputExistsError,
     UnsupportedFormatError,
 )
@@ -221,7 +222,7 @@ def test_ome_zarr_levels(tmp_path, zarr_format):
         np.testing.assert_array_equal(imread(tmp_path / "img.ome.zarr", level=i), level)
         lazy = imread_lazy(tmp_path / "img.ome.zarr", level=i)
         np.testing.assert_array_equal(lazy.compute(), level)
-    with pytest.raises(InvalidImageError, match="has 3"):
+    with pytest.raises(InvalidParameterError, match="has 3"):
         imread(tmp_path / "img.ome.zarr", level=3)
 
 
@@ -274,9 +275,9 @@ def test_lazy_tiff_pyramid_level(tmp_path):
     np.testing.assert_array_equal(imread(tmp_path / "pyr.tif", level=1), data[::2, ::2])
     np.testing.assert_array_equal(imread_lazy(tmp_path / "pyr.tif", level=1).compute(),
                                   data[::2, ::2])
-    with pytest.raises(InvalidImageError, match="level"):
+    with pytest.raises(InvalidParameterError, match="level"):
         imread(tmp_path / "pyr.tif", level=2)
-    with pytest.raises(InvalidImageError, match="level"):
+    with pytest.raises(InvalidParameterError, match="level"):
         imread_lazy(tmp_path / "pyr.tif", level=2)
 
 
@@ -427,3 +428,12 @@ def test_top_level_names():
 
     assert pixelforest.imread is imread
     assert pixelforest.imwrite is imwrite
+
+
+@pytest.mark.parametrize("level", [-1, 1.5, True])
+def test_bad_level_value(tmp_path, level):
+    imwrite(tmp_path / "a.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(InvalidParameterError, match="non-negative integer"):
+        imread(tmp_path / "a.png", level=level)
+    with pytest.raises(InvalidParameterError, match="has no resolution level 1"):
+        imread(tmp_path / "a.png", level=1)

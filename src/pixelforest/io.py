@@ -34,6 +34,7 @@ from .errors import (
     CorruptFileError,
     ImageFileNotFoundError,
     InvalidImageError,
+    InvalidParameterError,
     UnsupportedFormatError,
 )
 
@@ -152,9 +153,9 @@ def _read_tiff(path, level):
             series = tif.series[0]
             levels = len(series.levels)
             if not 0 <= level < levels:
-                raise InvalidImageError(_level_message(path, level, levels))
+                raise InvalidParameterError(_level_message(path, level, levels))
             return series.levels[level].asarray()
-    except InvalidImageError:
+    except InvalidParameterError:
         raise
     except (ValueError, OSError, IndexError, KeyError, struct.error) as exc:
         raise _corrupt(path, exc, "TIFF") from exc
@@ -195,7 +196,7 @@ def _zarr_node(path, level):
         ) from exc
     if isinstance(node, zarr.Array):
         if level != 0:
-            raise InvalidImageError(_level_message(path, level, 1))
+            raise InvalidParameterError(_level_message(path, level, 1))
         return node
     attrs = dict(node.attrs)
     if "bioformats2raw.layout" in attrs and "0" in node:
@@ -205,7 +206,7 @@ def _zarr_node(path, level):
     if multiscales:
         datasets = multiscales[0]["datasets"]
         if not 0 <= level < len(datasets):
-            raise InvalidImageError(_level_message(path, level, len(datasets)))
+            raise InvalidParameterError(_level_message(path, level, len(datasets)))
         return node[datasets[level]["path"]]
     arrays = sorted(name for name, _ in node.arrays())
     if len(arrays) == 1 and level == 0:
@@ -216,7 +217,7 @@ def _zarr_node(path, level):
             "the array inside it, or check that the store was copied completely."
         )
     if len(arrays) == 1:
-        raise InvalidImageError(_level_message(path, level, 1))
+        raise InvalidParameterError(_level_message(path, level, 1))
     raise UnsupportedFormatError(
         f"{path} is a Zarr group with several arrays ({', '.join(arrays)}) and no "
         f"OME-Zarr multiscales metadata; pass the one to read, e.g. {path / arrays[0]}."
@@ -272,7 +273,9 @@ def imread(path, *, as_gray=False, level=0):
     CorruptFileError
         The file is truncated or not what its extension says.
     InvalidImageError
-        ``as_gray=True`` on a colour image, or ``level`` out of range.
+        ``as_gray=True`` on a colour image.
+    InvalidParameterError
+        ``level`` is not an existing resolution level.
 
     Examples
     --------
@@ -294,7 +297,7 @@ def imread(path, *, as_gray=False, level=0):
         arr = np.asarray(node[...])
     else:
         if level != 0:
-            raise InvalidImageError(_level_message(path, level, 1))
+            raise InvalidParameterError(_level_message(path, level, 1))
         arr = _read_pillow(path, fmt)
     if as_gray:
         arr = _to_gray(arr, path)
@@ -303,7 +306,7 @@ def imread(path, *, as_gray=False, level=0):
 
 def _check_level(level):
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0:
-        raise InvalidImageError(
+        raise InvalidParameterError(
             f"level must be a non-negative integer (0 = full resolution), got {level!r}."
         )
     return int(level)
@@ -328,7 +331,7 @@ class _TiffBlocks:
             if isinstance(exc, IndexError):
                 with tifffile.TiffFile(self.path) as tif:
                     n_levels = len(tif.series[0].levels)
-                raise InvalidImageError(_level_message(path, level, n_levels)) from exc
+                raise InvalidParameterError(_level_message(path, level, n_levels)) from exc
             raise _corrupt(path, exc, "TIFF") from exc
         try:
             z = zarr.open(store=store, mode="r")
@@ -412,7 +415,7 @@ def imread_lazy(path, *, level=0, chunks=None):
 
     Raises
     ------
-    ImageFileNotFoundError, UnsupportedFormatError, CorruptFileError, InvalidImageError
+    ImageFileNotFoundError, UnsupportedFormatError, CorruptFileError, InvalidParameterError
         As :func:`imread`.
 
     Examples
@@ -439,7 +442,7 @@ def imread_lazy(path, *, level=0, chunks=None):
                              asarray=True, fancy=False, lock=False, meta=meta,
                              name=f"imread-tiff-{da.core.tokenize(blocks)}")
     if level != 0:
-        raise InvalidImageError(_level_message(path, level, 1))
+        raise InvalidParameterError(_level_message(path, level, 1))
     # PNG/JPEG: decode the header only, now, to know shape and dtype.
     import imageio.v3 as iio
 
