@@ -1,0 +1,290 @@
+"""Sphinx helpers of the pixelforest website.
+
+* ``pixelforest-cli`` directive: the CLI guide, rendered from
+  :func:`pixelforest.cli.main.build_parser` (no command is run, nothing heavy
+  is imported: the CLI modules only import the standard library at top level).
+* API pages: one page per public module under ``api/generated/`` (ignored by
+  git), written when the build starts, for the modules present in the source
+  tree.
+* Lesson notebooks: every page under ``lessons/`` is converted with jupytext
+  to a plain Jupyter notebook next to its HTML page (``lessons/NAME.ipynb``),
+  with the MyST-only markup (exercise, solution and admonition directives,
+  roles, raw HTML) rewritten as ordinary Markdown.  That is the file the
+  "Download notebook" link of a lesson points to.
+"""
+
+import importlib
+import inspect
+import os
+import re
+import shutil
+from pathlib import Path
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import nested_parse_with_titles
+
+#: Public modules documented in the API reference, in reading order.
+API_MODULES = (
+    "pixelforest",
+    "pixelforest.io",
+    "pixelforest.datasets",
+    "pixelforest.normalize",
+    "pixelforest.unsupervised",
+    "pixelforest.metrics",
+    "pixelforest.visualize",
+    "pixelforest.features",
+    "pixelforest.annotate",
+    "pixelforest.classifier",
+    "pixelforest.model_io",
+    "pixelforest.tiled",
+    "pixelforest.batch",
+    "pixelforest.lesson",
+    "pixelforest.errors",
+)
+
+#: Width of the rendered ``--help`` texts.
+HELP_COLUMNS = 88
+
+
+# -- CLI guide -----------------------------------------------------------------
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return None
+
+
+class PixelforestCLI(SphinxDirective):
+    """Render ``pixelforest --help`` and each subcommand's help as sections."""
+
+    has_content = False
+
+    def run(self):
+        from pixelforest.cli.main import build_parser
+
+        old = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = str(HELP_COLUMNS)
+        try:
+            parser = build_parser()
+            lines = [
+                "The command-line tool",
+                "---------------------",
+                "",
+                ".. code-block:: text",
+                "   :class: cli-usage",
+                "",
+            ]
+            lines += ["   " + line for line in parser.format_help().splitlines()]
+            lines.append("")
+            sub = _subparsers(parser)
+            helps = {a.dest: a.help for a in (sub._choices_actions if sub else [])}
+            for name, subparser in (sub.choices.items() if sub else []):
+                title = f"``pixelforest {name}``"
+                lines += [title, "-" * len(title), ""]
+                summary = helps.get(name) or subparser.description or ""
+                if summary:
+                    lines += [summary.strip(), ""]
+                lines += [".. code-block:: text", "   :class: cli-usage", ""]
+                lines += ["   " + line for line in subparser.format_help().splitlines()]
+                lines.append("")
+        finally:
+            if old is None:
+                os.environ.pop("COLUMNS", None)
+            else:
+                os.environ["COLUMNS"] = old
+        container = nodes.section()
+        container.document = self.state.document
+        nested_parse_with_titles(self.state, StringList(lines, source="pixelforest-cli"),
+                                 container)
+        return container.children
+
+
+# -- API pages -----------------------------------------------------------------
+
+def _module_exists(srcroot, name):
+    parts = name.split(".")[1:]
+    if not parts:
+        return True
+    base = srcroot.joinpath(*parts)
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def write_api_pages(app):
+    """Write ``api/generated/<module>.rst`` for every public module present."""
+    import pixelforest
+
+    srcroot = Path(pixelforest.__file__).resolve().parent
+    outdir = Path(app.srcdir) / "api" / "generated"
+    shutil.rmtree(outdir, ignore_errors=True)
+    outdir.mkdir(parents=True)
+    for order, name in enumerate(API_MODULES):
+        if not _module_exists(srcroot, name):
+            continue  # not written yet; it appears here once it lands
+        module = importlib.import_module(name)
+        title = f"``{name}``"
+        lines = [title, "=" * len(title), ""]
+        if name == "pixelforest":
+            # The package docstring is a summary table for ``help()``; the page
+            # lists the lazily imported top-level names with their real homes.
+            lines += ["``import pixelforest`` is fast: these top-level names are imported "
+                      "lazily from the modules that define them.", "",
+                      ".. autosummary::", ""]
+            lazy = getattr(module, "_LAZY", {})
+            lines += [f"   pixelforest.{mod}.{attr}" for attr, mod in sorted(lazy.items())
+                      if _module_exists(srcroot, f"pixelforest.{mod}")]
+            lines.append("")
+            (outdir / f"{order:02d}-{name}.rst").write_text("\n".join(lines), encoding="utf-8")
+            continue
+        public = _public_names(module)
+        summary = (inspect.getdoc(module) or "").strip().split("\n\n")[0]
+        lines += [".. module:: " + name, "", summary, "", ".. autosummary::", ""]
+        lines += [f"   {attr}" for attr in public]
+        lines.append("")
+        for attr in public:
+            obj = getattr(module, attr)
+            kind = ("autoexception" if isinstance(obj, type) and issubclass(obj, BaseException)
+                    else "autoclass" if isinstance(obj, type)
+                    else "autofunction" if callable(obj) else "autodata")
+            lines += [f".. {kind}:: {attr}", ""]
+        (outdir / f"{order:02d}-{name}.rst").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _public_names(module):
+    """``__all__``, or the public functions and classes defined in ``module``."""
+    if hasattr(module, "__all__"):
+        return list(module.__all__)
+    return [attr for attr, obj in vars(module).items()
+            if not attr.startswith("_") and getattr(obj, "__module__", None) == module.__name__
+            and (inspect.isfunction(obj) or inspect.isclass(obj))]
+
+
+def skip_member(app, what, name, obj, skip, options):
+    """Hide scikit-learn's generated metadata-routing methods (``set_*_request``)."""
+    if re.fullmatch(r"set_\w+_request", name):
+        return True
+    return None
+
+
+# -- lesson notebooks ------------------------------------------------------------
+
+_FENCE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w-]+)\}[ \t]*(?P<arg>[^\n]*)\n"
+    r"(?P<body>.*?)^(?P=fence)[ \t]*$\n?",
+    re.MULTILINE | re.DOTALL,
+)
+_OPTION = re.compile(r"^:([\w-]+):[ \t]*(.*)$")
+_ROLE = re.compile(r"\{(?:py:)?(?:func|class|meth|mod|attr|data|obj|exc|doc|ref|numref|term)\}"
+                   r"`(?:[^`<]*<)?~?(?P<target>[^`>]+)>?`")
+_RAW_HTML_LINE = re.compile(r"^<(?:a|div|p|span)\b.*?</(?:a|div|p|span)>[ \t]*$\n?",
+                            re.MULTILINE)
+_LABEL_LINE = re.compile(r"^\([\w:-]+\)=[ \t]*$\n?", re.MULTILINE)
+_ADMONITIONS = {"note": "Note", "tip": "Tip", "important": "Important",
+                "warning": "Warning", "caution": "Caution", "hint": "Hint",
+                "seealso": "See also", "attention": "Attention"}
+
+
+def _split_options(body):
+    options, lines = {}, body.splitlines()
+    while lines and _OPTION.match(lines[0]):
+        key, value = _OPTION.match(lines[0]).groups()
+        options[key] = value
+        lines.pop(0)
+    return options, "\n".join(lines).strip()
+
+
+def _markdown_for_jupyter(text, exercises):
+    """Rewrite MyST markup of one Markdown cell as plain (Jupyter) Markdown."""
+
+    def directive(match):
+        name, arg = match["name"], match["arg"].strip()
+        options, body = _split_options(match["body"])
+        body = _FENCE.sub(directive, body)
+        if name in ("exercise", "exercise-start"):
+            exercises.append(options.get("label", ""))
+            heading = f"### Exercise {len(exercises)}" + (f": {arg}" if arg else "")
+            return f"{heading}\n\n{body}\n" if body else f"{heading}\n"
+        if name in ("solution", "solution-start"):
+            note = ("**Reference solution.** Try it yourself first: the code cell below holds "
+                    "one correct answer and ends with the check; replace it with your own "
+                    "and run it again.")
+            return f"{note}\n\n{body}\n" if body else f"{note}\n"
+        if name in ("exercise-end", "solution-end"):
+            return ""
+        if name in _ADMONITIONS or name == "admonition":
+            title = arg if name == "admonition" else _ADMONITIONS[name]
+            quoted = "\n".join("> " + line if line else ">" for line in body.splitlines())
+            return f"> **{title}**\n>\n{quoted}\n"
+        if name in ("code-block", "code"):
+            return f"```{arg}\n{body}\n```\n"
+        if name in ("figure", "image"):
+            return ""
+        return body + "\n" if body else ""
+
+    text = _FENCE.sub(directive, text)
+    text = _ROLE.sub(lambda m: f"`{m['target']}`", text)
+    text = _RAW_HTML_LINE.sub("", text)
+    text = _LABEL_LINE.sub("", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def lesson_to_notebook(path):
+    """Return the lesson page ``path`` (MyST Markdown) as a plain Jupyter notebook.
+
+    Code cells are kept as they are (the reference solutions included, so the
+    notebook runs top to bottom); MyST directives and roles become ordinary
+    Markdown; outputs are empty.
+    """
+    import jupytext
+    import nbformat
+
+    nb = jupytext.read(path, fmt="md:myst")
+    exercises = []
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            source = _markdown_for_jupyter(cell.source, exercises)
+            if not source:
+                continue
+            cell = nbformat.v4.new_markdown_cell(source)
+        elif cell.cell_type == "code":
+            cell = nbformat.v4.new_code_cell(cell.source, metadata=dict(cell.metadata))
+        else:
+            continue
+        cells.append(cell)
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i:03d}"
+    out = nbformat.v4.new_notebook(cells=cells)
+    out.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    }
+    nbformat.validate(out)
+    return out
+
+
+def write_lesson_notebooks(app, exception):
+    """After a successful HTML build, write ``lessons/NAME.ipynb`` next to each page."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import nbformat
+
+    from pixelforest._atomic import atomic_output
+
+    for source in sorted((Path(app.srcdir) / "lessons").glob("*.md")):
+        target = Path(app.outdir) / "lessons" / f"{source.stem}.ipynb"
+        notebook = lesson_to_notebook(source)
+        with atomic_output(target) as tmp:
+            nbformat.write(notebook, str(tmp))
+
+
+def setup(app):
+    app.add_directive("pixelforest-cli", PixelforestCLI)
+    app.connect("builder-inited", write_api_pages)
+    app.connect("autodoc-skip-member", skip_member)
+    app.connect("build-finished", write_lesson_notebooks)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
