@@ -23,6 +23,7 @@ __all__ = [
     "IncompatibleModelError",
     "DataUnavailableError",
     "NotFittedError",
+    "ExerciseCheckError",
     "ConstantImageWarning",
 ]
 
@@ -85,6 +86,13 @@ class DataUnavailableError(PixelforestError, RuntimeError):
 
 class NotFittedError(PixelforestError, AttributeError):
     """An estimator is used before ``fit`` was called."""
+
+
+class ExerciseCheckError(PixelforestError, AssertionError):
+    """A learner's answer to a lesson exercise failed a check (:mod:`pixelforest.lesson`).
+
+    The message says which case failed and gives a hint to fix the answer.
+    """
 
 
 class ConstantImageWarning(UserWarning):
