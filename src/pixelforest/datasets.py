@@ -47,6 +47,9 @@ DEFAULT_BASE_URL = (
 )
 
 _logger = logging.getLogger(__name__)
+#: Extra download attempts per file after a network failure (pooch waits
+#: 1 s, 2 s, ... between them).
+_RETRIES = 2
 
 
 # --------------------------------------------------------------------------
@@ -201,7 +204,7 @@ def _download(collection, files, *, base_url, cache_dir):
         path=cache_dir / f"{collection.name}-originals",
         base_url=base_url,
         registry={f: collection.registry[f] for f in files},
-        retry_if_failed=2,
+        retry_if_failed=_RETRIES,
     )
     pooch_logger = pooch.get_logger()
     level = pooch_logger.level
