@@ -437,3 +437,26 @@ def test_bad_level_value(tmp_path, level):
         imread(tmp_path / "a.png", level=level)
     with pytest.raises(InvalidParameterError, match="has no resolution level 1"):
         imread(tmp_path / "a.png", level=1)
+
+
+def test_palette_and_one_bit_png(tmp_path):
+    from PIL import Image
+
+    index = RNG.integers(0, 3, (20, 30)).astype(np.uint8)
+    palette = Image.fromarray(index, mode="P")
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
+    palette.save(tmp_path / "p.png")
+    rgb = imread(tmp_path / "p.png")
+    assert rgb.shape == (20, 30, 3)
+    np.testing.assert_array_equal(rgb[..., 0] == 255, index == 1)
+    Image.fromarray(index > 0).save(tmp_path / "bits.png")
+    bits = imread(tmp_path / "bits.png")
+    assert bits.dtype == np.uint8
+    np.testing.assert_array_equal(bits, (index > 0).astype(np.uint8))
+
+
+def test_nan_is_written_as_is(tmp_path):
+    data = np.array([[np.nan, 1.5], [np.inf, -2.0]], np.float32)
+    for suffix in (".tif", ".zarr"):
+        imwrite(tmp_path / f"n{suffix}", data)
+        np.testing.assert_array_equal(imread(tmp_path / f"n{suffix}"), data)

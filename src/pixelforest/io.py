@@ -172,6 +172,8 @@ def _read_pillow(path, fmt):
         arr = arr[..., :-1]
         if arr.shape[-1] == 1:
             arr = arr[..., 0]
+    if arr.dtype == bool:  # 1-bit images: 0/1 like the masks imwrite writes
+        arr = arr.astype(np.uint8)
     return np.ascontiguousarray(arr)
 
 
@@ -262,7 +264,8 @@ def imread(path, *, as_gray=False, level=0):
     image : ndarray
         TIFF and Zarr data exactly as stored (shape and dtype, stacks and
         channels included).  PNG/JPEG: ``(H, W)`` grey or ``(H, W, 3)`` RGB;
-        an alpha channel is dropped.  Values are never rescaled.
+        an alpha channel is dropped, a palette is applied (RGB), and 1-bit
+        images come back as uint8 0/1.  Values are never rescaled.
 
     Raises
     ------
@@ -571,7 +574,8 @@ def imwrite(path, array, *, overwrite=True, chunks=None, compression=None):
     TIFF: ``(..., 3)`` and ``(..., 4)`` uint8/uint16 arrays are stored as
     RGB(A), everything else as grey pages; files are BigTIFF when the data
     exceed about 4 GB.  PNG takes uint8 grey/RGB/RGBA and uint16 grey;
-    JPEG takes uint8 grey/RGB and is lossy.
+    JPEG takes uint8 grey/RGB and is lossy.  NaN and infinity in float
+    arrays are written as they are (TIFF and Zarr store them exactly).
 
     Raises
     ------
