@@ -1,4 +1,3 @@
-import csv
 import functools
 import hashlib
 import http.server
