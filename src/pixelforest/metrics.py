@@ -115,22 +115,32 @@ def confusion_matrix(pred, ref, *, labels=None):
            [0, 3, 0],
            [0, 1, 1]])
     """
+    return _confusion(pred, ref, labels)[0]
+
+
+def _check_labels(labels):
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0:
+        raise InvalidParameterError(
+            f"labels must be a non-empty 1-D list of class values, got shape "
+            f"{labels.shape}; leave labels=None to use every value present."
+        )
+    if np.unique(labels).size != labels.size:
+        raise InvalidParameterError(
+            f"labels hold a value more than once ({labels.tolist()}); list each "
+            "class once."
+        )
+    return labels
+
+
+def _confusion(pred, ref, labels):
+    """``(confusion matrix, labels of its rows)``; see :func:`confusion_matrix`."""
     pred, ref = _check_pair(pred, ref)
     pred, ref = pred.ravel(), ref.ravel()
     if labels is None:
         labels = np.union1d(np.unique(pred), np.unique(ref))
     else:
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.size == 0:
-            raise InvalidParameterError(
-                f"labels must be a non-empty 1-D list of class values, got shape "
-                f"{labels.shape}; leave labels=None to use every value present."
-            )
-        if np.unique(labels).size != labels.size:
-            raise InvalidParameterError(
-                f"labels hold a value more than once ({labels.tolist()}); list each "
-                "class once."
-            )
+        labels = _check_labels(labels)
     n = labels.size
     sorter = np.argsort(labels, kind="stable")
     sorted_labels = labels[sorter]
@@ -147,7 +157,8 @@ def confusion_matrix(pred, ref, *, labels=None):
     if not keep.all():
         p_idx, r_idx = p_idx[keep], r_idx[keep]
     flat = r_idx.astype(np.int64) * n + p_idx
-    return np.bincount(flat, minlength=n * n).reshape(n, n).astype(np.int64)
+    cm = np.bincount(flat, minlength=n * n).reshape(n, n).astype(np.int64)
+    return cm, labels
 
 
 def iou(pred, ref):
@@ -231,8 +242,9 @@ def iou_per_class(pred, ref, *, labels=None):
     pred, ref : array_like
         Predicted and reference label images of the same 2D or 3D shape.
     labels : array_like, optional
-        Classes to score, in this order.  Default: every value found in
-        either image, sorted.
+        Classes to score, in this order (pixels of other classes still
+        count in the unions).  Default: every value found in either image,
+        sorted.
 
     Returns
     -------
@@ -258,12 +270,19 @@ def iou_per_class(pred, ref, *, labels=None):
     >>> iou_per_class(pred, ref)
     array([0.66666667, 0.6       , 0.5       ])
     """
-    cm = confusion_matrix(pred, ref, labels=labels)
+    # every value counts in the unions, even when only some classes are scored
+    cm, present_labels = _confusion(pred, ref, None)
     tp = np.diag(cm).astype(np.float64)
     union = cm.sum(axis=0) + cm.sum(axis=1) - np.diag(cm)
-    out = np.ones(cm.shape[0], dtype=np.float64)
-    present = union > 0
-    out[present] = tp[present] / union[present]
+    scores = tp / union  # every present class has a nonzero union
+    if labels is None:
+        return scores
+    labels = _check_labels(labels)
+    out = np.ones(labels.size, dtype=np.float64)
+    pos = np.searchsorted(present_labels, labels)
+    pos_clipped = np.minimum(pos, present_labels.size - 1)
+    found = present_labels[pos_clipped] == labels
+    out[found] = scores[pos_clipped[found]]
     return out
 
 
