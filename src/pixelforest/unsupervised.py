@@ -122,8 +122,12 @@ def kmeans_segment(image, n_clusters=2, *, channel_axis=None, random_state=0,
     clustered with :class:`sklearn.cluster.KMeans` (k-means++, 4 seeded
     restarts).  Identical pixel values in the sample are clustered once,
     weighted by how often they occur, which minimises the same objective
-    with far less work for 8- and 16-bit images.  With several channels, clusters are ordered by the mean
-    over channels of their normalized centre, i.e. by overall brightness.
+    with far less work for 8- and 16-bit images.  With several channels,
+    clusters are ordered by the mean over channels of their normalized
+    centre, i.e. by overall brightness.
+
+    In stained bright-field and histology images nuclei are dark, so they
+    are cluster 0 there, not ``n_clusters - 1``.
 
     Examples
     --------
