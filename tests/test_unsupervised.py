@@ -231,10 +231,13 @@ def test_real_fluorescence_images_foreground_is_bright_cluster():
     km, ot = [], []
     for name in names:
         image, labels = load_sample(name)
-        km.append(iou(kmeans_segment(image) == 1, labels > 0))
+        # a bare K-means inverts about one run in five here; the nuclei
+        # must be cluster 1 whatever the seed
+        km.append([iou(kmeans_segment(image, random_state=seed) == 1, labels > 0)
+                   for seed in range(3)])
         ot.append(iou(otsu_segment(image), labels > 0))
     km = np.array(km)
-    assert km.mean() >= 0.80, km
-    assert km.min() >= 0.3, dict(zip(names, km))  # no inverted labels
+    assert km.mean(axis=0).min() >= 0.80, km
+    assert km.min() >= 0.3, dict(zip(names, km.tolist()))  # no inverted labels
     # K-means with two clusters and Otsu both split the intensities in two
     assert abs(km.mean() - np.mean(ot)) < 0.05
