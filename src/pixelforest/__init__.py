@@ -32,6 +32,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "imread": "io",
     "imwrite": "io",
+    "imread_lazy": "io",
     "normalize_minmax": "normalize",
     "normalize_percentile": "normalize",
     "kmeans_segment": "unsupervised",
