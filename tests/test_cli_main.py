@@ -64,7 +64,7 @@ def test_kmeans_and_otsu_then_evaluate(sample_files, capsys):
         capsys.readouterr()
         assert main(["evaluate", str(out), str(labels_path), "--json"]) == 0
         scores = json.loads(capsys.readouterr().out)
-        assert 0.8 < scores["iou"] <= 1.0, command  # nuclei found, not inverted
+        assert 0.7 < scores["iou"] <= 1.0, command  # nuclei found, not inverted (inverted: < 0.1)
         assert scores["dice"] == pytest.approx(2 * scores["iou"] / (1 + scores["iou"]))
         assert 0.0 <= scores["average_precision"] <= scores["f1"] <= 1.0
 
