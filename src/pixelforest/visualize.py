@@ -143,7 +143,7 @@ def plot_comparison(image, reference, segmentations, path, *, channel_axis=None,
 
     scores = scores or {}
     n_panels = 2 + len(segmentations)
-    n_cols = min(n_panels, 4)
+    n_cols = n_panels if n_panels <= 5 else 4
     n_rows = -(-n_panels // n_cols)
     fig = Figure(figsize=(3.2 * n_cols, 3.4 * n_rows + 0.6), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
