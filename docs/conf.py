@@ -18,11 +18,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
 
-# The notebook kernel runs in the lesson's folder, so a relative data folder
-# (CI passes ../shared/data, relative to the repository root) must be made
-# absolute here, where the working directory is still the one of the caller.
-if os.environ.get("PIXELFOREST_DATA_DIR"):
-    os.environ["PIXELFOREST_DATA_DIR"] = os.path.abspath(os.environ["PIXELFOREST_DATA_DIR"])
+# The notebook kernel runs in the lesson's folder and Sphinx reads this file
+# from docs/, so a relative data folder (CI passes ../shared/data, relative to
+# the repository root where sphinx-build is called) is made absolute here:
+# relative to the caller's directory ($PWD) if it exists there, else to the
+# repository root.
+_data_dir = os.environ.get("PIXELFOREST_DATA_DIR")
+if _data_dir and not os.path.isabs(_data_dir):
+    _candidates = [Path(os.environ.get("PWD", HERE.parent)) / _data_dir, HERE.parent / _data_dir]
+    _found = next((c for c in _candidates if c.is_dir()), _candidates[-1])
+    os.environ["PIXELFOREST_DATA_DIR"] = str(_found.resolve())
 # CI exports MPLBACKEND=Agg for the tests; the kernel needs the inline backend
 # to put figures into the page (ipykernel keeps an existing MPLBACKEND).
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
@@ -58,6 +63,8 @@ nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_execution_timeout = 240
 nb_merge_streams = True
+# Markdown outputs (the comparison table) are parsed as MyST, which has tables
+nb_render_markdown_format = "myst"
 # No require.js / ipywidgets scripts from a CDN: the lesson has no widgets.
 nb_ipywidgets_js = {}
 

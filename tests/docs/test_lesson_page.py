@@ -111,6 +111,15 @@ def lesson(server, browser):
     context.close()
 
 
+def test_screenshot(lesson):
+    # first, while the page is as a reader opens it: solutions folded, no focus
+    page, _ = lesson
+    page.evaluate("window.scrollTo(0, 0)")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
 def test_figures_render(lesson):
     page, _ = lesson
     images = page.eval_on_selector_all(
@@ -160,13 +169,6 @@ def test_download_notebook_link(lesson):
     for name in ("check_normalize", "check_kmeans", "check_iou", "check_features",
                  "check_improvement"):
         assert name in sources, f"the notebook lacks the {name} exercise check"
-
-
-def test_screenshot(lesson):
-    page, _ = lesson
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert SCREENSHOT.stat().st_size > 10_000
 
 
 def test_offline_and_no_errors(lesson):
