@@ -1,0 +1,449 @@
+"""Tests of pixelforest.tiled: tiled == in-memory, exact global statistics,
+streamed outputs, interruption, and a real dask.distributed cluster."""
+
+import os
+import sys
+import tracemalloc
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+import zarr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import ndimage as ndi
+
+from pixelforest import tiled
+from pixelforest.classifier import PixelClassifier, default_estimator
+from pixelforest.datasets import synthetic_nuclei
+from pixelforest.errors import (
+    ChannelMismatchError,
+    InvalidImageError,
+    InvalidParameterError,
+    NotFittedError,
+    OutputExistsError,
+    UnsupportedFormatError,
+)
+from pixelforest.features import FeatureSpec
+from pixelforest.io import imwrite
+from pixelforest.normalize import percentile_bounds
+from pixelforest.tiled import (
+    choose_chunks,
+    lazy_percentile_bounds,
+    predict_tiled,
+    predict_to_file,
+)
+
+SPEC = FeatureSpec(sigmas=(1.0, 2.0))
+
+
+def _scribbles(labels):
+    """Foreground strokes on object rows, background strokes far from objects."""
+    scrib = np.zeros(labels.shape, np.uint8)
+    fg = labels > 0
+    bg = ~ndi.binary_dilation(fg, iterations=4)
+    scrib[bg & (np.indices(labels.shape).sum(0) % 7 == 0)] = 1
+    scrib[ndi.binary_erosion(fg, iterations=2) & (np.indices(labels.shape)[-1] % 3 == 0)] = 2
+    return scrib
+
+
+def _fit(image, labels, **kwargs):
+    clf = PixelClassifier(SPEC, estimator=default_estimator(n_estimators=8), **kwargs)
+    return clf.fit(image, _scribbles(labels))
+
+
+@pytest.fixture(scope="module")
+def data2d():
+    image, labels = synthetic_nuclei((96, 80), n=8, seed=3)
+    return image, labels, _fit(image, labels)
+
+
+@pytest.fixture(scope="module")
+def data3d():
+    image, labels = synthetic_nuclei((40, 48, 44), n=6, seed=4)
+    return image, labels, _fit(image, labels)
+
+
+@pytest.fixture(scope="module")
+def data_rgb():
+    image, labels = synthetic_nuclei((70, 64), n=6, seed=5)
+    rng = np.random.default_rng(0)
+    # channels first, each channel a different stretch plus noise
+    rgb = np.stack([image, image // 2 + 50, rng.integers(0, 300, image.shape)]).astype(np.uint16)
+    return rgb, labels, _fit(rgb, labels, channel_axis=0)
+
+
+# --------------------------------------------------------------------------
+# exact percentiles without loading the image
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "int32", "uint32",
+                                   "int64", "float16", "float32", "float64"])
+@pytest.mark.parametrize("low,high", [(1.0, 99.8), (0.0, 100.0), (33.3, 66.7)])
+def test_lazy_percentile_bounds_equal_numpy(dtype, low, high):
+    rng = np.random.default_rng(7)
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        image = rng.integers(info.min, info.max, size=(41, 3, 29), dtype=dtype, endpoint=True)
+    else:
+        image = (rng.standard_normal((41, 3, 29)) * 10 ** rng.uniform(-3, 3, (41, 3, 29))
+                 ).astype(dtype)
+    expected = percentile_bounds(image, low, high, channel_axis=1)
+    got = lazy_percentile_bounds(da.from_array(image, chunks=(7, 1, 11)), low, high,
+                                 channel_axis=1, scheduler="synchronous")
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_lazy_percentile_bounds_refines_floats_beyond_one_pass(monkeypatch):
+    # force several histogram passes before values are gathered
+    monkeypatch.setattr(tiled, "_GATHER_LIMIT", 4)
+    monkeypatch.setattr(tiled, "_N_BINS", 8)
+    rng = np.random.default_rng(1)
+    image = np.concatenate([rng.normal(size=3000), np.full(500, 0.25)]).astype(np.float32)
+    image = image.reshape(50, 70)
+    for low, high in [(1.0, 99.8), (10.0, 90.0), (0.0, 100.0)]:
+        np.testing.assert_array_equal(
+            lazy_percentile_bounds(da.from_array(image, chunks=13), low, high,
+                                   scheduler="synchronous"),
+            percentile_bounds(image, low, high))
+
+
+@settings(max_examples=25, deadline=None)
+@given(image=hnp.arrays(st.sampled_from([np.uint8, np.int16, np.float32, np.float64]),
+                        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=30),
+                        elements={"allow_nan": False, "allow_infinity": False}),
+       chunk=st.integers(1, 17),
+       q=st.tuples(st.floats(0, 100), st.floats(0, 100)).filter(lambda t: t[0] < t[1]))
+def test_lazy_percentile_bounds_property(image, chunk, q):
+    np.testing.assert_array_equal(
+        lazy_percentile_bounds(da.from_array(image, chunks=chunk), *q, scheduler="synchronous"),
+        percentile_bounds(image, *q))
+
+
+def test_lazy_percentile_bounds_rejects_nan_and_bad_percentiles():
+    image = da.from_array(np.array([[1.0, np.nan], [2.0, 3.0]]), chunks=1)
+    with pytest.raises(InvalidImageError, match="NaN"):
+        lazy_percentile_bounds(image, scheduler="synchronous")
+    with pytest.raises(InvalidParameterError, match="low < high"):
+        lazy_percentile_bounds(np.ones((4, 4)), 50, 10)
+
+
+# --------------------------------------------------------------------------
+# the map_overlap engine with an exact filter
+# --------------------------------------------------------------------------
+
+def _smooth(block, *, sigma):
+    return ndi.gaussian_filter(block[..., 0].astype(np.float32), sigma)
+
+
+@pytest.mark.parametrize("shape,chunks", [((101, 89), (23, 17)), ((37, 53), (9, 53)),
+                                          ((19, 41, 33), (7, 13, 11))])
+def test_map_tiles_equals_whole_image_filter(shape, chunks):
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=shape).astype(np.float32)
+    halo = (int(4 * 1.5 + 0.5),) * len(shape)  # scipy's kernel radius at truncate=4
+    block_chunks = tiled._block_chunks(shape, chunks, halo)
+    out = tiled._map_tiles(_smooth, da.from_array(image[..., None]), halo=halo,
+                           chunks=block_chunks, n_out=None, dtype=np.float32,
+                           func_kwargs={"sigma": 1.5})
+    assert out.chunks == block_chunks
+    np.testing.assert_array_equal(out.compute(scheduler="synchronous"),
+                                  ndi.gaussian_filter(image, 1.5))
+
+
+def test_block_chunks_merge_a_last_chunk_thinner_than_the_halo():
+    assert tiled._block_chunks((100,), (47,), (10,)) == ((47, 53),)
+    assert tiled._block_chunks((100,), (45,), (10,)) == ((45, 45, 10),)
+    assert tiled._block_chunks((30,), (64,), (40,)) == ((30,),)  # one block: no halo needed
+    with pytest.raises(InvalidParameterError, match="smaller than the model's halo"):
+        tiled._block_chunks((100,), (5,), (10,))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 16])
+def test_choose_chunks_respects_the_memory_budget(workers):
+    halo, n_features = (12, 12), 40
+    chunks = choose_chunks((8192, 8192), n_features=n_features, halo=halo, workers=workers)
+    block_bytes = np.prod([c + 2 * h for c, h in zip(chunks, halo)]) * n_features * 4
+    assert workers * block_bytes * tiled._WORKING_FACTOR <= tiled.DEFAULT_MEMORY_BUDGET
+    # and it does not waste the budget (the next multiple of 64 would not fit)
+    bigger = np.prod([c + 64 + 2 * h for c, h in zip(chunks, halo)]) * n_features * 4
+    assert workers * bigger * tiled._WORKING_FACTOR > tiled.DEFAULT_MEMORY_BUDGET
+    # small axes are taken whole
+    assert choose_chunks((5, 8192, 8192), n_features=n_features, halo=(2, 12, 12))[0] == 5
+
+
+# --------------------------------------------------------------------------
+# tiled prediction == in-memory prediction
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("chunks", [(29, 31), (37, 13), 12, (96, 80), 1000])
+def test_predict_tiled_equals_predict_2d(data2d, chunks):
+    image, _, clf = data2d
+    lazy = predict_tiled(clf, image, chunks=chunks, workers=2)
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_array_equal(lazy.compute(), clf.predict(image))
+    assert lazy.dtype == clf.classes_.dtype
+
+
+def test_predict_tiled_probabilities_equal_predict_proba(data2d):
+    image, _, clf = data2d
+    lazy = predict_tiled(clf, image, chunks=(23, 41), probabilities=True, workers=2)
+    assert lazy.dtype == np.float32
+    np.testing.assert_array_equal(lazy.compute(), clf.predict_proba(image))
+
+
+def test_predict_tiled_3d_chunked_in_z(data3d):
+    image, _, clf = data3d
+    lazy = predict_tiled(clf, image, chunks=(13, 17, 19), workers=2)
+    assert len(lazy.chunks[0]) > 1  # really cut along z
+    np.testing.assert_array_equal(lazy.compute(), clf.predict(image))
+    proba = predict_tiled(clf, image, chunks=(14, 48, 23), probabilities=True, workers=2)
+    np.testing.assert_array_equal(proba.compute(), clf.predict_proba(image))
+
+
+def test_predict_tiled_multichannel_channels_first(data_rgb):
+    rgb, _, clf = data_rgb
+    np.testing.assert_array_equal(
+        predict_tiled(clf, rgb, chunks=(19, 23), workers=2).compute(), clf.predict(rgb))
+    # a dask input chunked along channels too
+    lazy_rgb = da.from_array(rgb, chunks=(1, 30, 30))
+    np.testing.assert_array_equal(
+        predict_tiled(clf, lazy_rgb, chunks=(31, 17), probabilities=True).compute(),
+        clf.predict_proba(rgb))
+    with pytest.raises(ChannelMismatchError, match="3"):
+        predict_tiled(clf, rgb[:2], chunks=32)
+
+
+def test_predict_tiled_reads_zarr_and_tiff_lazily(data2d, tmp_path):
+    image, _, clf = data2d
+    imwrite(tmp_path / "in.zarr", image, chunks=(16, 16))
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(32, 32))
+    expected = clf.predict(image)
+    for path in (tmp_path / "in.zarr", tmp_path / "in.tif", str(tmp_path / "in.zarr")):
+        np.testing.assert_array_equal(predict_tiled(clf, path, chunks=40).compute(), expected)
+
+
+def test_predict_tiled_uint8_and_float_images(data2d):
+    _, labels, _ = data2d
+    image8 = (synthetic_nuclei((96, 80), n=8, seed=3)[0] // 16).astype(np.uint8)
+    clf = _fit(image8, labels)
+    np.testing.assert_array_equal(predict_tiled(clf, image8, chunks=33).compute(),
+                                  clf.predict(image8))
+    imagef = image8.astype(np.float64) / 7.0
+    clf = _fit(imagef, labels)
+    np.testing.assert_array_equal(predict_tiled(clf, imagef, chunks=33).compute(),
+                                  clf.predict(imagef))
+
+
+def test_predict_tiled_without_normalization(data2d):
+    image, labels, _ = data2d
+    clf = _fit(image, labels, normalize=None)
+    np.testing.assert_array_equal(predict_tiled(clf, image, chunks=30).compute(),
+                                  clf.predict(image))
+
+
+def test_predict_tiled_errors(data2d):
+    image, _, clf = data2d
+    with pytest.raises(NotFittedError, match="fit"):
+        predict_tiled(PixelClassifier(), image)
+    with pytest.raises(InvalidParameterError, match="halo"):
+        predict_tiled(clf, image, chunks=5)
+    with pytest.raises(InvalidParameterError, match="chunks"):
+        predict_tiled(clf, image, chunks=(0, 10))
+    with pytest.raises(InvalidImageError, match="spatial"):
+        predict_tiled(clf, np.ones((4, 40, 40, 3, 2)))
+    with pytest.raises(InvalidParameterError, match="workers"):
+        predict_tiled(clf, image, workers=0)
+    with pytest.raises(InvalidParameterError, match="scheduler"):
+        predict_tiled(clf, image, scheduler="fast")
+
+
+# --------------------------------------------------------------------------
+# streamed outputs
+# --------------------------------------------------------------------------
+
+def _no_temp_files(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("name", ["out.zarr", "out.tif"])
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_predict_to_file_equals_predict(data2d, tmp_path, name, probabilities):
+    image, _, clf = data2d
+    out = predict_to_file(clf, image, tmp_path / name, chunks=(31, 29), workers=2,
+                          probabilities=probabilities, progress=False)
+    assert out == tmp_path / name
+    written = zarr.open_array(str(out))[:] if name.endswith("zarr") else tifffile.imread(out)
+    expected = clf.predict_proba(image) if probabilities else clf.predict(image)
+    assert written.dtype == expected.dtype
+    np.testing.assert_array_equal(written, expected)
+    assert _no_temp_files(tmp_path) == []
+
+
+def test_predict_to_file_tiled_bigtiff_3d(data3d, tmp_path):
+    image, _, clf = data3d
+    out = predict_to_file(clf, image, tmp_path / "vol.tiff", chunks=(15, 20, 48))
+    with tifffile.TiffFile(out) as tif:
+        assert tif.is_bigtiff and tif.pages[0].is_tiled
+        np.testing.assert_array_equal(tif.asarray(), clf.predict(image))
+
+
+def test_predict_to_file_large_tiff_has_many_tiles(tmp_path):
+    image, labels = synthetic_nuclei((600, 530), n=40, seed=1)
+    clf = _fit(image, labels)
+    out = predict_to_file(clf, image, tmp_path / "big.tif", chunks=(170, 300), workers=2)
+    with tifffile.TiffFile(out) as tif:
+        assert len(tif.pages[0].dataoffsets) == 3 * 3  # 256-pixel tiles
+        np.testing.assert_array_equal(tif.asarray(), clf.predict(image))
+
+
+def test_predict_to_file_refuses_existing_output_and_input(data2d, tmp_path):
+    image, _, clf = data2d
+    out = tmp_path / "labels.zarr"
+    predict_to_file(clf, image, out, chunks=48)
+    before = os.stat(out / "zarr.json").st_mtime_ns
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        predict_to_file(clf, image, out, chunks=48)
+    assert os.stat(out / "zarr.json").st_mtime_ns == before
+    predict_to_file(clf, image[::-1].copy(), out, chunks=48, overwrite=True)
+    np.testing.assert_array_equal(zarr.open_array(str(out))[:], clf.predict(image[::-1]))
+    imwrite(tmp_path / "in.tif", image)
+    with pytest.raises(OutputExistsError, match="input"):
+        predict_to_file(clf, tmp_path / "in.tif", tmp_path / "in.tif", overwrite=True)
+    with pytest.raises(UnsupportedFormatError, match="zarr"):
+        predict_to_file(clf, image, tmp_path / "labels.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "labels.zarr"]
+
+
+class _Interrupting:
+    """Wraps a classifier's block step to fail on its n-th block."""
+
+    def __init__(self, clf, n, exc):
+        self.clf, self.n, self.exc, self.calls = clf, n, exc, 0
+
+    def __call__(self, block, bounds):
+        self.calls += 1
+        if self.calls == self.n:
+            raise self.exc
+        return type(self.clf)._proba_from_block(self.clf, block, bounds)
+
+
+@pytest.mark.parametrize("name", ["out.zarr", "out.tif"])
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), MemoryError("simulated")])
+def test_interrupted_write_leaves_nothing(data2d, tmp_path, monkeypatch, name, exc):
+    image, labels, _ = data2d
+    clf = _fit(image, labels)
+    wrapper = _Interrupting(clf, 4, exc)
+    monkeypatch.setattr(clf, "_proba_from_block", wrapper)
+    with pytest.raises(type(exc)):
+        predict_to_file(clf, image, tmp_path / name, chunks=24, workers=2)
+    assert wrapper.calls >= 4
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_overwrite_keeps_the_previous_output(data2d, tmp_path, monkeypatch):
+    image, labels, _ = data2d
+    clf = _fit(image, labels)
+    out = predict_to_file(clf, image, tmp_path / "out.zarr", chunks=24)
+    previous = zarr.open_array(str(out))[:]
+    monkeypatch.setattr(clf, "_proba_from_block", _Interrupting(clf, 2, KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        predict_to_file(clf, image[:, ::-1].copy(), out, chunks=24, overwrite=True)
+    np.testing.assert_array_equal(zarr.open_array(str(out))[:], previous)
+    assert _no_temp_files(tmp_path) == []
+
+
+# --------------------------------------------------------------------------
+# training holds only the labelled pixels (issue 5, item 5)
+# --------------------------------------------------------------------------
+
+def test_fit_memory_does_not_grow_with_the_number_of_images():
+    """Training on 6 images peaks at about the memory of one, not six."""
+    images, scribbles = [], []
+    for seed in range(6):
+        image, labels = synthetic_nuclei((256, 256), n=12, seed=seed)
+        images.append(image)
+        scribbles.append(_scribbles(labels))
+
+    def peak(n):
+        clf = PixelClassifier(SPEC, estimator=default_estimator(n_estimators=2))
+        tracemalloc.start()
+        try:
+            clf.fit(images[:n], scribbles[:n])
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    one, six = peak(1), peak(6)
+    labelled = sum(int((s > 0).sum()) for s in scribbles)
+    feature_stack = 256 * 256 * SPEC.n_features(1, 2) * 4
+    # six images cost one image's features plus the labelled rows, never six stacks
+    assert six < one + 2 * labelled * SPEC.n_features(1, 2) * 4
+    assert six < one + 2 * feature_stack
+
+
+# --------------------------------------------------------------------------
+# a real dask.distributed cluster (processes on loopback)
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  host="127.0.0.1", dashboard_address=None) as lc:
+        with distributed.Client(lc, set_as_default=False) as client:
+            yield lc, client
+
+
+def test_distributed_cluster_equals_local(cluster, data2d, data3d, tmp_path):
+    lc, client = cluster
+    image, _, clf = data2d
+    local = predict_tiled(clf, image, chunks=(29, 31)).compute()
+    remote = predict_tiled(clf, image, chunks=(29, 31), scheduler=client)
+    np.testing.assert_array_equal(remote.compute(scheduler=client), local)
+    np.testing.assert_array_equal(local, clf.predict(image))
+    # by address, streaming a Zarr store written by the worker processes
+    out = predict_to_file(clf, image, tmp_path / "remote.zarr", chunks=(29, 31),
+                          probabilities=True, scheduler=lc.scheduler_address)
+    np.testing.assert_array_equal(zarr.open_array(str(out))[:], clf.predict_proba(image))
+    # 3D, chunked in z, to a BigTIFF assembled here
+    vol, _, clf3 = data3d
+    out = predict_to_file(clf3, vol, tmp_path / "remote.tif", chunks=(13, 24, 44),
+                          scheduler=client)
+    np.testing.assert_array_equal(tifffile.imread(out), clf3.predict(vol))
+    assert _no_temp_files(tmp_path) == []
+
+
+class _FailOnSentinel:
+    """Replaces a classifier's block step: fails on blocks holding ``sentinel``."""
+
+    def __init__(self, clf, sentinel):
+        self.clf, self.sentinel = clf, sentinel
+
+    def __call__(self, block, bounds):
+        if (block == self.sentinel).any():
+            raise InvalidImageError("simulated failure of one block on a worker")
+        return type(self.clf)._proba_from_block(self.clf, block, bounds)
+
+
+def test_distributed_failure_leaves_nothing(cluster, data2d, tmp_path, monkeypatch):
+    import cloudpickle
+
+    _, client = cluster
+    image, labels, _ = data2d
+    image = image.copy()
+    image[70, 60] = 65535  # the only pixel with this value
+    clf = _fit(image, labels)
+    monkeypatch.setattr(clf, "_proba_from_block", _FailOnSentinel(clf, 65535))
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)  # the workers cannot import tests/
+    try:
+        with pytest.raises(InvalidImageError, match="simulated"):
+            predict_to_file(clf, image, tmp_path / "bad.zarr", chunks=24, scheduler=client)
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+    assert list(tmp_path.iterdir()) == []
