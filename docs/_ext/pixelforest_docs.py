@@ -45,7 +45,7 @@ API_MODULES = (
 )
 
 #: Width of the rendered ``--help`` texts.
-HELP_COLUMNS = 88
+HELP_COLUMNS = 78
 
 
 # -- CLI guide -----------------------------------------------------------------
