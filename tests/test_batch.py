@@ -1,0 +1,164 @@
+"""Tests of pixelforest.batch: expansion of inputs, resume, failures, interruption."""
+
+import os
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from pixelforest.batch import BatchReport, expand_inputs, predict_files
+from pixelforest.classifier import PixelClassifier, default_estimator
+from pixelforest.datasets import synthetic_nuclei
+from pixelforest.errors import InvalidParameterError, ModelFileError
+from pixelforest.features import FeatureSpec
+from pixelforest.io import imwrite
+from pixelforest.model_io import save_model
+
+
+def _scribbles(labels):
+    from scipy import ndimage as ndi
+
+    scrib = np.zeros(labels.shape, np.uint8)
+    fg = labels > 0
+    scrib[~ndi.binary_dilation(fg, iterations=4) & (np.arange(labels.shape[-1]) % 5 == 0)] = 1
+    scrib[ndi.binary_erosion(fg, iterations=2)] = 2
+    return scrib
+
+
+@pytest.fixture(scope="module")
+def clf():
+    image, labels = synthetic_nuclei((96, 96), n=8, seed=0)
+    model = PixelClassifier(FeatureSpec(sigmas=(1.0, 2.0)),
+                            estimator=default_estimator(n_estimators=6))
+    return model.fit(image, _scribbles(labels))
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    """Three good images (TIFF, Zarr, PNG-free) and a corrupt TIFF."""
+    src = tmp_path / "in"
+    images = {}
+    for seed, name in enumerate(["a.tif", "b.zarr", "c.tiff"]):
+        image = synthetic_nuclei((70 + seed * 9, 80), n=6, seed=seed + 1)[0]
+        imwrite(src / name, image)
+        images[name] = image
+    (src / "broken.tif").write_bytes(b"II*\x00" + b"\x00" * 10 + b"not a tiff")
+    (src / "notes.txt").write_text("not an image")
+    return src, images
+
+
+def test_expand_inputs_folders_globs_and_duplicates(folder):
+    src, _ = folder
+    paths, missing = expand_inputs([src, str(src / "*.tif"), src / "b.zarr",
+                                    src / "missing.tif"])
+    assert [p.name for p in paths] == ["a.tif", "b.zarr", "broken.tif", "c.tiff"]
+    assert missing == [str(src / "missing.tif")]
+    paths, missing = expand_inputs(str(src.parent / "**" / "*.zarr"))
+    assert [p.name for p in paths] == ["b.zarr"] and missing == []
+
+
+def test_batch_writes_one_output_per_input_and_reports_the_corrupt_one(clf, folder, tmp_path):
+    src, images = folder
+    out = tmp_path / "out"
+    report = predict_files(clf, src, out, chunks=40, workers=2)
+    assert [o.name for _, o in report.written] == ["a.tif", "b.tif", "c.tif"]
+    assert [os.path.basename(i) for i, _ in report.failed] == ["broken.tif"]
+    assert report.exit_code == 1 and not report.ok
+    assert "3 written" in report.summary() and "broken.tif" in report.summary()
+    for name, image in images.items():
+        stem = name.split(".")[0]
+        np.testing.assert_array_equal(tifffile.imread(out / f"{stem}.tif"), clf.predict(image))
+    assert sorted(p.name for p in out.iterdir()) == ["a.tif", "b.tif", "c.tif"]
+
+
+def test_batch_resumes_skipping_finished_outputs(clf, folder, tmp_path):
+    src, _ = folder
+    out = tmp_path / "out"
+    first = predict_files(clf, [src / "a.tif", src / "b.zarr"], out, workers=1)
+    assert len(first.written) == 2 and first.exit_code == 0
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    second = predict_files(clf, src, out, workers=1)
+    assert sorted(o.name for _, o in second.skipped) == ["a.tif", "b.tif"]
+    assert [o.name for _, o in second.written] == ["c.tif"]
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in mtimes} == mtimes
+    third = predict_files(clf, src / "a.tif", out, workers=1, overwrite=True)
+    assert [o.name for _, o in third.written] == ["a.tif"]
+    assert (out / "a.tif").stat().st_mtime_ns > mtimes["a.tif"]
+
+
+def test_batch_single_output_file_and_formats(clf, folder, tmp_path):
+    src, images = folder
+    report = predict_files(clf, src / "b.zarr", tmp_path / "single.zarr", probabilities=True)
+    assert report.written == [(src / "b.zarr", tmp_path / "single.zarr")]
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "single.zarr"))[:],
+                                  clf.predict_proba(images["b.zarr"]))
+    report = predict_files(clf, [src / "a.tif", src / "c.tiff"], tmp_path / "z", format="zarr")
+    assert sorted(p.name for p in (tmp_path / "z").iterdir()) == ["a.zarr", "c.zarr"]
+    with pytest.raises(InvalidParameterError, match="folder"):
+        predict_files(clf, [src / "a.tif", src / "c.tiff"], tmp_path / "one.tif")
+
+
+def test_batch_reports_clashing_names_and_missing_inputs(clf, folder, tmp_path):
+    src, _ = folder
+    other = tmp_path / "other"
+    imwrite(other / "a.zarr", synthetic_nuclei((64, 64), n=4, seed=9)[0])
+    report = predict_files(clf, [src / "a.tif", other / "a.zarr", tmp_path / "nope*.tif"],
+                           tmp_path / "out", workers=1)
+    assert [o.name for _, o in report.written] == ["a.tif"]
+    reasons = dict(report.failed)
+    assert "also written to" in reasons[str(other / "a.zarr")]
+    assert "matches no image" in reasons[str(tmp_path / "nope*.tif")]
+
+
+def test_batch_channel_mismatch_is_reported(clf, tmp_path):
+    rgb = np.stack([synthetic_nuclei((64, 64), n=4, seed=1)[0]] * 3, axis=-1)
+    imwrite(tmp_path / "rgb.tif", rgb)
+    report = predict_files(clf, tmp_path / "rgb.tif", tmp_path / "out")
+    assert len(report.failed) == 1
+    assert "ChannelMismatchError" in report.failed[0][1] or "InvalidImageError" in \
+        report.failed[0][1]
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_batch_from_a_model_file(clf, folder, tmp_path):
+    src, images = folder
+    save_model(clf, tmp_path / "model.skops")
+    report = predict_files(tmp_path / "model.skops", src / "a.tif", tmp_path / "a.tif")
+    assert report.ok
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"),
+                                  clf.predict(images["a.tif"]))
+    (tmp_path / "bad.skops").write_bytes(b"nope")
+    with pytest.raises(ModelFileError):
+        predict_files(tmp_path / "bad.skops", src / "a.tif", tmp_path / "x.tif")
+
+
+def test_keyboard_interrupt_stops_the_batch_and_keeps_finished_outputs(clf, folder, tmp_path,
+                                                                       monkeypatch):
+    src, _ = folder
+    import pixelforest.tiled as tiled
+
+    real = tiled.predict_to_file
+    calls = []
+
+    def interrupted_on_second(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tiled, "predict_to_file", interrupted_on_second)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        predict_files(clf, [src / "a.tif", src / "c.tiff", src / "b.zarr"], out)
+    assert [p.name for p in out.iterdir()] == ["a.tif"]
+    monkeypatch.setattr(tiled, "predict_to_file", real)
+    report = predict_files(clf, src, out)
+    assert [o.name for _, o in report.skipped] == ["a.tif"]
+    assert sorted(o.name for _, o in report.written) == ["b.tif", "c.tif"]
+
+
+def test_report_summary_and_exit_code():
+    report = BatchReport()
+    assert report.ok and report.exit_code == 0
+    assert report.summary() == "0 inputs: 0 written, 0 skipped (already done), 0 failed"
