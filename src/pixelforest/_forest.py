@@ -46,7 +46,7 @@ __all__ = [
 
 #: Rows per block of the kernel: a block's features and its float64
 #: accumulator stay in the L2 cache while every tree is walked for it.
-BLOCK_ROWS = 512
+BLOCK_ROWS = 2048
 
 _LEAF = -1
 
@@ -145,27 +145,27 @@ def is_supported(estimator):
 
 
 class CompiledForest:
-    """All trees of a fitted forest flattened into contiguous arrays.
+    """All trees of a fitted forest flattened into one packed node table.
 
-    Node ``k`` of the flattened forest tests ``X[:, feature[k]] <=
-    threshold[k]`` and goes to node ``left[k]`` or ``right[k]``; NaN goes
-    left where ``missing_left[k]`` is 1.  A leaf has ``feature[k] == -1``
-    and ``left[k]`` is its row in ``values``.  Tree ``t`` starts at node
+    Row ``k`` of ``nodes`` (int32, shape ``(n_nodes, 4)``) is one node:
+    ``[feature, right, missing_left, threshold]``, the threshold stored as
+    the bits of a float32 (:func:`float32_thresholds`).  Nodes are numbered
+    in depth-first preorder, so the left child of node ``k`` is ``k + 1``
+    and one 16-byte row holds everything a step needs.  An internal node
+    sends ``x`` left if ``x <= threshold``, or if ``x`` is NaN and
+    ``missing_left`` is 1, else to node ``right``.  A leaf has ``feature ==
+    -1`` and ``right`` is its row in ``values``.  Tree ``t`` starts at node
     ``roots[t]``.
 
     Build it with :meth:`from_sklearn`; :func:`compile_forest` caches it.
 
     Attributes
     ----------
-    feature : ndarray of int32, shape (n_nodes,)
-    threshold : ndarray of float32, shape (n_nodes,)
-    left, right : ndarray of int32, shape (n_nodes,)
-    missing_left : ndarray of uint8, shape (n_nodes,)
+    nodes : ndarray of int32, shape (n_nodes, 4)
     roots : ndarray of int32, shape (n_trees,)
     values : ndarray of float64, shape (n_leaves, n_classes)
         Class fractions of each leaf.
     n_features : int
-    n_classes : int
 
     Examples
     --------
@@ -173,19 +173,16 @@ class CompiledForest:
     >>> X = np.array([[0.0], [1.0], [2.0], [3.0]], dtype=np.float32)
     >>> tree = DecisionTreeClassifier(random_state=0).fit(X, [0, 0, 1, 1])
     >>> cf = CompiledForest.from_sklearn(tree)
-    >>> cf.n_trees, cf.n_classes, cf.feature.tolist(), cf.values.tolist()
-    (1, 2, [0, -1, -1], [[1.0, 0.0], [0.0, 1.0]])
+    >>> cf.n_trees, cf.n_classes, cf.feature.tolist(), cf.threshold.tolist()
+    (1, 2, [0, -1, -1], [1.5, 0.0, 0.0])
+    >>> cf.values.tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
     >>> cf.predict_proba(np.array([[0.5], [2.5]], dtype=np.float32)).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
 
-    def __init__(self, *, feature, threshold, left, right, missing_left, roots,
-                 values, n_features):
-        self.feature = feature
-        self.threshold = threshold
-        self.left = left
-        self.right = right
-        self.missing_left = missing_left
+    def __init__(self, *, nodes, roots, values, n_features):
+        self.nodes = nodes
         self.roots = roots
         self.values = values
         self.n_features = int(n_features)
@@ -200,7 +197,17 @@ class CompiledForest:
 
     @property
     def n_nodes(self):
-        return int(self.feature.shape[0])
+        return int(self.nodes.shape[0])
+
+    @property
+    def feature(self):
+        """Feature tested by each node (-1 for leaves)."""
+        return self.nodes[:, _FEATURE]
+
+    @property
+    def threshold(self):
+        """float32 threshold of each node (0 for leaves)."""
+        return self.nodes[:, _THRESHOLD].view(np.float32)
 
     @classmethod
     def from_sklearn(cls, estimator):
@@ -231,45 +238,23 @@ class CompiledForest:
             )
         n_classes = int(np.ravel(estimator.n_classes_)[0])
         normalize = not _sklearn_stores_fractions()
-        features, thresholds, lefts, rights, missings, values, roots = ([] for _ in range(7))
+        tables, values, roots = [], [], []
         node_offset = leaf_offset = 0
         for tree in trees:
-            t = tree.tree_
-            n = t.node_count
-            feat = t.feature.astype(np.int32)
-            is_leaf = t.children_left == _LEAF
-            feat[is_leaf] = _LEAF
-            leaf_rank = np.cumsum(is_leaf) - 1 + leaf_offset
-            left = np.where(is_leaf, leaf_rank, t.children_left + node_offset)
-            right = np.where(is_leaf, 0, t.children_right + node_offset)
-            missing = getattr(t, "missing_go_to_left", None)
-            if missing is None:  # scikit-learn < 1.3 had no missing values
-                missing = np.zeros(n, dtype=np.uint8)
-            value = np.asarray(t.value[is_leaf, 0, :n_classes], dtype=np.float64)
-            if normalize:  # counts before scikit-learn 1.4: as its predict_proba
-                total = value.sum(axis=1, keepdims=True)
-                total[total == 0.0] = 1.0
-                value = value / total
-            features.append(feat)
-            thresholds.append(float32_thresholds(np.where(is_leaf, 0.0, t.threshold)))
-            lefts.append(left)
-            rights.append(right)
-            missings.append(np.asarray(missing, dtype=np.uint8))
+            table, value = _flatten_tree(tree.tree_, n_classes, normalize,
+                                         node_offset, leaf_offset)
+            tables.append(table)
             values.append(value)
             roots.append(node_offset)
-            node_offset += n
-            leaf_offset += int(is_leaf.sum())
-        if node_offset >= 2**31 or leaf_offset >= 2**31:
+            node_offset += table.shape[0]
+            leaf_offset += value.shape[0]
+        if node_offset >= 2**31 - 1 or leaf_offset >= 2**31 - 1:
             raise TypeError(
                 f"this forest has {node_offset} nodes, too many to compile; call its "
                 "own predict_proba instead."
             )
         return cls(
-            feature=np.ascontiguousarray(np.concatenate(features), dtype=np.int32),
-            threshold=np.ascontiguousarray(np.concatenate(thresholds), dtype=np.float32),
-            left=np.ascontiguousarray(np.concatenate(lefts), dtype=np.int32),
-            right=np.ascontiguousarray(np.concatenate(rights), dtype=np.int32),
-            missing_left=np.ascontiguousarray(np.concatenate(missings), dtype=np.uint8),
+            nodes=np.ascontiguousarray(np.concatenate(tables), dtype=np.int32),
             roots=np.asarray(roots, dtype=np.int32),
             values=np.ascontiguousarray(np.concatenate(values), dtype=np.float64),
             n_features=estimator.n_features_in_,
@@ -294,8 +279,8 @@ class CompiledForest:
         """
         X = _as_rows(X, self.n_features)
         out = np.empty((X.shape[0], self.n_classes), dtype=np.float64)
-        args = (X, self.feature, self.threshold, self.left, self.right,
-                self.missing_left, self.roots, self.values, BLOCK_ROWS, out)
+        thresholds = self.nodes.view(np.float32)
+        args = (X, self.nodes, thresholds, self.roots, self.values, BLOCK_ROWS, out)
         n = resolve_n_threads(n_threads, maximum=numba.config.NUMBA_NUM_THREADS)
         n = min(n, -(-X.shape[0] // BLOCK_ROWS))
         # numba's workqueue threading layer must not be entered by two
@@ -307,7 +292,9 @@ class CompiledForest:
                 previous = numba.get_num_threads()
                 numba.set_num_threads(n)
                 try:
-                    with limit_blas_threads(1):
+                    # one block per task: a thread slowed down by other
+                    # processes does not hold the others back
+                    with limit_blas_threads(1), numba.parallel_chunksize(1):
                         _predict_parallel(*args)
                 finally:
                     numba.set_num_threads(previous)
@@ -316,6 +303,56 @@ class CompiledForest:
         else:
             _predict_serial(*args)
         return out
+
+
+_FEATURE, _RIGHT, _MISSING_LEFT, _THRESHOLD = range(4)
+
+
+def _preorder(children_left, children_right):
+    """Node ids in depth-first preorder (left subtree first)."""
+    order, stack = [], [0]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        if children_left[node] != _LEAF:
+            stack.append(children_right[node])
+            stack.append(children_left[node])
+    return np.asarray(order, dtype=np.intp)
+
+
+def _flatten_tree(t, n_classes, normalize, node_offset, leaf_offset):
+    """Return (node table, leaf values) of one sklearn ``Tree``."""
+    left, right = t.children_left, t.children_right
+    feature, threshold = t.feature, t.threshold
+    missing = getattr(t, "missing_go_to_left", None)
+    if missing is None:  # scikit-learn < 1.3 had no missing values
+        missing = np.zeros(t.node_count, dtype=np.uint8)
+    value = t.value[:, 0, :n_classes]
+    internal = np.flatnonzero(left != _LEAF)
+    if not np.array_equal(left[internal], internal + 1):
+        # e.g. best-first trees (max_leaf_nodes): renumber in preorder
+        order = _preorder(left, right)
+        new_id = np.empty_like(order)
+        new_id[order] = np.arange(order.size)
+        is_leaf = left[order] == _LEAF
+        right = np.where(is_leaf, _LEAF, new_id[right[order]])
+        feature, threshold = feature[order], threshold[order]
+        missing, value = np.asarray(missing)[order], value[order]
+    else:
+        is_leaf = left == _LEAF
+    leaf_rows = np.cumsum(is_leaf) - 1 + leaf_offset
+    table = np.empty((is_leaf.size, 4), dtype=np.int32)
+    table[:, _FEATURE] = np.where(is_leaf, -1, feature)
+    table[:, _RIGHT] = np.where(is_leaf, leaf_rows, right + node_offset)
+    table[:, _MISSING_LEFT] = np.where(is_leaf, 0, np.asarray(missing) != 0)
+    table[:, _THRESHOLD] = float32_thresholds(
+        np.where(is_leaf, 0.0, threshold)).view(np.int32)
+    value = np.asarray(value[is_leaf], dtype=np.float64)
+    if normalize:  # counts before scikit-learn 1.4: as its predict_proba
+        total = value.sum(axis=1, keepdims=True)
+        total[total == 0.0] = 1.0
+        value = value / total
+    return table, value
 
 
 def _as_rows(X, n_features):
@@ -344,26 +381,26 @@ _POOL_LOCK = threading.Lock()
 # One signature only (float32 X, int32/uint8/float32/float64 node arrays, int64
 # block, float64 out), so numba compiles each kernel once and caches it on disk.
 
-def _walk_block(X, start, stop, feature, threshold, left, right, missing_left, roots,
-                values, out):
+def _walk_block(X, start, stop, nodes, thresholds, roots, values, out):
     n_classes = values.shape[1]
     n_trees = roots.shape[0]
     acc = np.zeros((stop - start, n_classes), dtype=np.float64)
-    for t in range(n_trees):
+    for t in range(n_trees):  # trees inner: the block of rows stays in cache
         root = roots[t]
         for i in range(start, stop):
             node = root
-            f = feature[node]
+            f = nodes[node, 0]
             while f >= 0:
                 x = X[i, f]
-                if x <= threshold[node]:
-                    node = left[node]
-                elif x != x and missing_left[node]:  # NaN, like scikit-learn
-                    node = left[node]
+                if x <= thresholds[node, 3]:
+                    node += 1  # preorder: the left child is the next node
+                elif x != x and nodes[node, 2]:  # NaN, like scikit-learn
+                    node += 1
                 else:
-                    node = right[node]
-                f = feature[node]
-            leaf = left[node]
+                    node = nodes[node, 1]
+                f = nodes[node, 0]
+            leaf = nodes[node, 1]
+            # tree order, float64: the same sums as scikit-learn
             for c in range(n_classes):
                 acc[i - start, c] += values[leaf, c]
     for i in range(start, stop):
@@ -371,22 +408,18 @@ def _walk_block(X, start, stop, feature, threshold, left, right, missing_left, r
             out[i, c] = acc[i - start, c] / n_trees
 
 
-def _predict_serial(X, feature, threshold, left, right, missing_left, roots, values,
-                    block, out):
+def _predict_serial(X, nodes, thresholds, roots, values, block, out):
     n = X.shape[0]
     for start in range(0, n, block):
-        _walk_block(X, start, min(n, start + block), feature, threshold, left, right,
-                    missing_left, roots, values, out)
+        _walk_block(X, start, min(n, start + block), nodes, thresholds, roots, values, out)
 
 
-def _predict_parallel(X, feature, threshold, left, right, missing_left, roots, values,
-                      block, out):
+def _predict_parallel(X, nodes, thresholds, roots, values, block, out):
     n = X.shape[0]
     n_blocks = (n + block - 1) // block
     for b in prange(n_blocks):
         start = b * block
-        _walk_block(X, start, min(n, start + block), feature, threshold, left, right,
-                    missing_left, roots, values, out)
+        _walk_block(X, start, min(n, start + block), nodes, thresholds, roots, values, out)
 
 
 try:
