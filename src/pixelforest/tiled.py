@@ -34,6 +34,7 @@ for the number of workers; pass ``chunks`` (CLI ``--chunks``) to trade
 memory for fewer, larger blocks.
 """
 
+import concurrent.futures
 import contextlib
 import functools
 import math
@@ -41,6 +42,7 @@ import numbers
 import os
 import shutil
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -97,33 +99,86 @@ _N_BINS = 4096
 # schedulers
 # --------------------------------------------------------------------------
 
-class _Scheduler:
-    """How dask computes: local threads (own pool) or a distributed client."""
+class _TrackingExecutor(concurrent.futures.Executor):
+    """Submits to a shared thread pool and remembers what it submitted.
 
-    def __init__(self, *, client=None, pool=None, name=None, n_workers=1):
+    dask's local scheduler runs on it (``_max_workers`` blocks at a time);
+    :meth:`drain` cancels what has not started and waits for what has, so
+    that no block of this computation still runs (and writes) afterwards.
+    """
+
+    def __init__(self, pool, max_workers):
+        self._pool = pool
+        self._max_workers = max_workers
+        self._futures = set()
+        self._lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = self._pool.submit(fn, *args, **kwargs)
+        with self._lock:
+            self._futures = {f for f in self._futures if not f.done()}
+            self._futures.add(future)
+        return future
+
+    def drain(self):
+        with self._lock:
+            futures = list(self._futures)
+        for future in futures:
+            future.cancel()
+        concurrent.futures.wait(futures)
+
+
+class _Scheduler:
+    """How dask computes: local threads (a shared pool), a name, or a distributed client.
+
+    ``cancel`` (a :class:`threading.Event`) stops local computations at
+    their next task and distributed ones at their next finished block, with
+    ``KeyboardInterrupt``, so that a batch can stop files running in threads.
+    """
+
+    def __init__(self, *, client=None, pool=None, executor=None, name=None, n_workers=1,
+                 cancel=None):
         self.client = client
         self.pool = pool
+        self.executor = executor
         self.name = name
         self.n_workers = n_workers
+        self.cancel = cancel
 
     @property
     def is_distributed(self):
         return self.client is not None
 
+    def check_cancel(self):
+        if self.cancel is not None and self.cancel.is_set():
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def session(self):
+        """A view for one output whose local blocks are all finished on exit."""
+        if self.pool is None:
+            yield self
+            return
+        executor = _TrackingExecutor(self.pool, self.n_workers)
+        try:
+            yield _Scheduler(executor=executor, n_workers=self.n_workers, cancel=self.cancel)
+        finally:
+            executor.drain()
+
     def compute(self, *collections, callbacks=()):
         import dask
+        from dask.callbacks import Callback
 
+        self.check_cancel()
         if self.client is not None:
             return dask.compute(*collections, scheduler=self.client)
-        if self.pool is not None:
-            with contextlib.ExitStack() as stack:
-                for cb in callbacks:
-                    stack.enter_context(cb)
-                return dask.compute(*collections, scheduler=self.pool)
-        with contextlib.ExitStack() as stack:
-            for cb in callbacks:
-                stack.enter_context(cb)
-            return dask.compute(*collections, scheduler=self.name)
+        callbacks = list(callbacks)
+        if self.cancel is not None:
+            callbacks.append(Callback(pretask=lambda key, dsk, state: self.check_cancel()))
+        # explicit callbacks: never dask's global ones (other threads' progress bars)
+        scheduler = self.executor or self.pool or self.name
+        return dask.compute(*collections, scheduler=scheduler,
+                            callbacks=[cb._callback for cb in callbacks])
 
 
 def _check_workers(workers):
@@ -664,7 +719,7 @@ def _model_bounds(clf, image_cl, sched):
     return _bounds_cl(image_cl, low, high, sched)
 
 
-def _prepare(clf, image, chunks, workers, sched):
+def _prepare(clf, image, chunks, sched):
     """Validate and return (image_cl, block chunks, bounds, source path)."""
     _check_fitted(clf)
     image_cl, source = _as_dask_channel_last(image, getattr(clf, "channel_axis", None))
@@ -782,8 +837,7 @@ def predict_tiled(clf, image, *, chunks=None, probabilities=False, scheduler=Non
     True
     """
     with _scheduler(scheduler, workers) as sched:
-        image_cl, block_chunks, halo, bounds, _ = _prepare(clf, image, chunks, workers,
-                                                          sched)
+        image_cl, block_chunks, halo, bounds, _ = _prepare(clf, image, chunks, sched)
     return _lazy_prediction(clf, image_cl, block_chunks, halo, bounds, probabilities)
 
 
@@ -819,21 +873,17 @@ def _auto_progress(progress):
         return False
 
 
-class _BlockCounter:
-    """dask local-scheduler callback advancing a progress bar per finished block."""
+def _block_counter(bar, names):
+    """A dask callback advancing ``bar`` each time a task named in ``names`` ends."""
+    from dask.callbacks import Callback
 
-    def __init__(self, bar, names):
-        from dask.callbacks import Callback
+    names = set(names)
 
-        names = set(names)
+    def posttask(key, result, dsk, state, id):
+        if (key[0] if isinstance(key, tuple) else key) in names:
+            bar.update(1)
 
-        class _CB(Callback):
-            def _posttask(self, key, result, dsk, state, id):
-                name = key[0] if isinstance(key, tuple) else key
-                if name in names:
-                    bar.update(1)
-
-        self.callback = _CB()
+    return Callback(posttask=posttask)
 
 
 def _write_zarr_block(block, path, region):
@@ -874,20 +924,21 @@ def _store_zarr(result, tmp, sched, bar, attrs):
         writes.append(dask.delayed(_write_zarr_block, pure=False, name=f"{name}-{i}")(
             blocks[index], str(tmp), region))
     if sched.is_distributed:
-        _compute_distributed(writes, sched.client, bar)
+        _compute_distributed(writes, sched, bar)
     else:
-        counter = _BlockCounter(bar, [w.key for w in writes])
-        sched.compute(writes, callbacks=[counter.callback])
+        sched.compute(writes, callbacks=[_block_counter(bar, [w.key for w in writes])])
 
 
-def _compute_distributed(delayeds, client, bar):
+def _compute_distributed(delayeds, sched, bar):
     from distributed import as_completed
 
+    client = sched.client
     futures = client.compute(delayeds)
     try:
         for future in as_completed(futures, loop=client.loop):
             future.result()
             bar.update(1)
+            sched.check_cancel()
     except BaseException:
         client.cancel(futures)
         raise
@@ -911,8 +962,7 @@ def _iter_tiff_tiles(result, spatial_ndim, sched, bar):
             (slab,) = sched.compute(slab_da)
             bar.update(n_blocks_per_slab)
         else:
-            counter = _BlockCounter(bar, [result.name])
-            (slab,) = sched.compute(slab_da, callbacks=[counter.callback])
+            (slab,) = sched.compute(slab_da, callbacks=[_block_counter(bar, [result.name])])
         if spatial_ndim == 3:
             for plane in slab:
                 yield from _tiles_2d(plane, (TIFF_TILE, TIFF_TILE))
@@ -996,31 +1046,37 @@ def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
     >>> bool((zarr.open_array(str(out))[:] == clf.predict(image)).all())
     True
     """
+    with _scheduler(scheduler, workers) as sched:
+        return _predict_to_file(clf, image, output, sched=sched, chunks=chunks,
+                                probabilities=probabilities, overwrite=overwrite,
+                                progress=progress, format=format)
+
+
+def _predict_to_file(clf, image, output, *, sched, chunks=None, probabilities=False,
+                     overwrite=False, progress=None, format=None):
+    """:func:`predict_to_file` on an open :class:`_Scheduler` (shared by a batch)."""
+    from tqdm.auto import tqdm
+
     output = Path(output)
     fmt = _output_format(output, format)
     if isinstance(image, (str, os.PathLike)):
         check_not_input(output, [image])
-    from tqdm.auto import tqdm
-
-    with _scheduler(scheduler, workers) as sched:
-        image_cl, block_chunks, halo, bounds, _ = _prepare(clf, image, chunks, workers,
-                                                          sched)
-        result = _lazy_prediction(clf, image_cl, block_chunks, halo, bounds,
-                                  probabilities)
-        attrs = {"pixelforest": {
-            "kind": "probabilities" if probabilities else "labels",
-            "classes": np.asarray(clf.classes_).tolist(),
-        }}
-        n_blocks = math.prod(len(c) for c in block_chunks)
-        with tqdm(total=n_blocks, unit="block", desc=output.name, file=sys.stderr,
-                  disable=not _auto_progress(progress), leave=False) as bar:
-            with atomic_output(output, overwrite=overwrite) as tmp:
-                try:
-                    if fmt == "zarr":
-                        _store_zarr(result, tmp, sched, bar, attrs)
-                    else:
-                        _store_tiff(result, tmp, sched, bar, len(block_chunks), attrs)
-                finally:
-                    if sched.pool is not None:  # let running blocks finish before cleanup
-                        sched.pool.shutdown(wait=True, cancel_futures=True)
+    with atomic_output(output, overwrite=overwrite) as tmp:
+        # the session ends (every local block finished) before the temporary
+        # output is renamed, or removed after an error or Ctrl-C
+        with sched.session() as session:
+            image_cl, block_chunks, halo, bounds, _ = _prepare(clf, image, chunks, session)
+            result = _lazy_prediction(clf, image_cl, block_chunks, halo, bounds,
+                                      probabilities)
+            attrs = {"pixelforest": {
+                "kind": "probabilities" if probabilities else "labels",
+                "classes": np.asarray(clf.classes_).tolist(),
+            }}
+            n_blocks = math.prod(len(c) for c in block_chunks)
+            with tqdm(total=n_blocks, unit="block", desc=output.name, file=sys.stderr,
+                      disable=not _auto_progress(progress), leave=False) as bar:
+                if fmt == "zarr":
+                    _store_zarr(result, tmp, session, bar, attrs)
+                else:
+                    _store_tiff(result, tmp, session, bar, len(block_chunks), attrs)
     return output
