@@ -1,5 +1,6 @@
 """Tests of pixelforest.batch: expansion of inputs, resume, failures, interruption."""
 
+import copy
 import os
 
 import numpy as np
@@ -133,29 +134,57 @@ def test_batch_from_a_model_file(clf, folder, tmp_path):
         predict_files(tmp_path / "bad.skops", src / "a.tif", tmp_path / "x.tif")
 
 
-def test_keyboard_interrupt_stops_the_batch_and_keeps_finished_outputs(clf, folder, tmp_path,
-                                                                       monkeypatch):
-    src, _ = folder
-    import pixelforest.tiled as tiled
+class _InterruptOnSentinel:
+    """A classifier's block step that raises KeyboardInterrupt on a marked block."""
 
-    real = tiled.predict_to_file
-    calls = []
+    def __init__(self, clf, sentinel):
+        self.clf, self.sentinel = clf, sentinel
 
-    def interrupted_on_second(*args, **kwargs):
-        calls.append(args[1])
-        if len(calls) == 2:
+    def __call__(self, block, bounds):
+        if (block == self.sentinel).any():
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return type(self.clf)._proba_from_block(self.clf, block, bounds)
 
-    monkeypatch.setattr(tiled, "predict_to_file", interrupted_on_second)
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_ctrl_c_in_a_block_stops_the_batch_and_keeps_finished_outputs(clf, tmp_path,
+                                                                     monkeypatch, workers):
+    src = tmp_path / "in"
+    images = {}
+    for seed in range(6):
+        image = synthetic_nuclei((90, 90), n=6, seed=seed)[0]
+        if seed == 3:
+            image[45, 45] = 65535  # the block holding this pixel is "interrupted"
+        images[f"im{seed}.tif"] = image
+        imwrite(src / f"im{seed}.tif", image)
+    model = copy.deepcopy(clf)
+    monkeypatch.setattr(model, "_proba_from_block", _InterruptOnSentinel(model, 65535))
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        predict_files(clf, [src / "a.tif", src / "c.tiff", src / "b.zarr"], out)
-    assert [p.name for p in out.iterdir()] == ["a.tif"]
-    monkeypatch.setattr(tiled, "predict_to_file", real)
-    report = predict_files(clf, src, out)
-    assert [o.name for _, o in report.skipped] == ["a.tif"]
-    assert sorted(o.name for _, o in report.written) == ["b.tif", "c.tif"]
+        predict_files(model, src, out, chunks=30, workers=workers, format="zarr")
+    finished = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert "im3.zarr" not in finished
+    assert not [name for name in finished if name.startswith(".")]  # no temporary store
+    for name in finished:  # what exists is complete
+        image = images[name.replace(".zarr", ".tif")]
+        np.testing.assert_array_equal(zarr.open_array(str(out / name))[:], clf.predict(image))
+    # the re-run skips what was finished and completes the rest
+    report = predict_files(clf, src, out, chunks=30, workers=workers, format="zarr")
+    assert sorted(o.name for _, o in report.skipped) == finished
+    assert len(report.written) == 6 - len(finished) and report.ok
+
+
+def test_files_in_parallel_share_the_workers(clf, tmp_path):
+    src = tmp_path / "in"
+    images = {f"im{s}.png": (synthetic_nuclei((64, 80), n=5, seed=s)[0] // 16).astype(np.uint8)
+              for s in range(5)}
+    for name, image in images.items():
+        imwrite(src / name, image)
+    report = predict_files(clf, src, tmp_path / "out", workers=3)
+    assert [o.name for _, o in report.written] == [f"im{s}.tif" for s in range(5)]
+    for name, image in images.items():
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / name.replace(
+            ".png", ".tif")), clf.predict(image))
 
 
 def test_report_summary_and_exit_code():

@@ -10,9 +10,12 @@ reported and the others continue; the returned :class:`BatchReport` says
 what was written, skipped and failed.
 """
 
+import concurrent.futures
 import dataclasses
 import glob
 import os
+import sys
+import threading
 from pathlib import Path
 
 from .errors import ImageFileNotFoundError, InvalidParameterError, UnsupportedFormatError
@@ -249,8 +252,7 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     """
     from tqdm.auto import tqdm
 
-    from ._atomic import check_not_input
-    from .tiled import _auto_progress, _check_workers, _scheduler, predict_to_file
+    from .tiled import _auto_progress, _check_workers, _scheduler
 
     _check_workers(workers)
     if isinstance(model, (str, os.PathLike)):
@@ -266,32 +268,79 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     if not paths:
         return report
     plan, fmt = _plan(paths, output, format)
+    todo, seen_outputs = [], {}
+    for inp, out in plan:
+        key = os.path.abspath(out)
+        if key in seen_outputs:
+            report.failed.append((str(inp), (
+                f"OutputExistsError: {seen_outputs[key]} is also written to {out}; "
+                "rename one of the inputs or predict them into separate folders.")))
+        elif out.exists() and not overwrite:
+            seen_outputs[key] = inp
+            report.skipped.append((inp, out))
+        else:
+            seen_outputs[key] = inp
+            todo.append((inp, out))
     show = _auto_progress(progress)
-    seen_outputs = {}
-    distributed = scheduler is not None and not (
-        isinstance(scheduler, str) and "://" not in scheduler)
-    with _scheduler(scheduler if distributed else "synchronous", workers) as sched:
-        target = sched.client if distributed else scheduler
-        with tqdm(plan, unit="image", desc="predict", disable=not show or len(plan) < 2,
-                  file=None) as bar:
-            for inp, out in bar:
-                key = os.path.abspath(out)
-                if key in seen_outputs:
-                    report.failed.append((str(inp), (
-                        f"OutputExistsError: {seen_outputs[key]} is also written to {out}; "
-                        "rename one of the inputs or predict them into separate folders.")))
-                    continue
-                seen_outputs[key] = inp
-                if out.exists() and not overwrite:
-                    report.skipped.append((inp, out))
-                    continue
-                try:
-                    check_not_input(out, [inp])
-                    predict_to_file(model, inp, out, chunks=chunks, workers=workers,
-                                    probabilities=probabilities, scheduler=target,
-                                    overwrite=overwrite, progress=show, format=fmt)
-                except Exception as exc:  # reported, and the batch goes on
-                    report.failed.append((str(inp), _reason(exc)))
-                else:
-                    report.written.append((inp, out))
+    options = dict(chunks=chunks, probabilities=probabilities, overwrite=overwrite,
+                   format=fmt)
+    with _scheduler(scheduler, workers) as sched:
+        n_files = min(len(todo), max(1, sched.n_workers if sched.pool is not None
+                                     else _cluster_threads(sched)))
+        with tqdm(total=len(todo), unit="image", desc="predict", file=sys.stderr,
+                  disable=not show or len(todo) < 2) as bar:
+            done = _run_files(model, todo, sched, n_files, options, bar,
+                              block_progress=show and n_files == 1)
+    order = {inp: i for i, (inp, _) in enumerate(plan)}
+    for inp, out, exc in sorted(done, key=lambda d: order[d[0]]):
+        if exc is None:
+            report.written.append((inp, out))
+        else:
+            report.failed.append((str(inp), _reason(exc)))
     return report
+
+
+def _cluster_threads(sched):
+    """Files predicted at once on a cluster: one per worker thread, at most 8."""
+    if not sched.is_distributed:
+        return 1
+    try:
+        return min(8, sum(sched.client.nthreads().values()))
+    except Exception:  # pragma: no cover - scheduler went away
+        return 1
+
+
+def _run_files(model, todo, sched, n_files, options, bar, *, block_progress):
+    """Predict ``todo`` with ``n_files`` files in flight; return (input, output, error)."""
+    from .tiled import _predict_to_file
+
+    def one(inp, out):
+        try:
+            _predict_to_file(model, inp, out, sched=sched, progress=block_progress, **options)
+        except Exception as exc:  # reported, and the batch goes on
+            return inp, out, exc
+        return inp, out, None
+
+    if n_files <= 1:
+        done = []
+        for inp, out in todo:
+            done.append(one(inp, out))
+            bar.update(1)
+        return done
+    # several files at once (threads); their blocks share the scheduler's workers,
+    # so memory stays that of `workers` blocks.  Ctrl-C cancels them all.
+    sched.cancel = threading.Event()
+    done = []
+    with concurrent.futures.ThreadPoolExecutor(n_files, thread_name_prefix="pf-file") as pool:
+        futures = [pool.submit(one, inp, out) for inp, out in todo]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                done.append(future.result())
+                bar.update(1)
+        except BaseException:
+            sched.cancel.set()
+            for future in futures:
+                future.cancel()
+            concurrent.futures.wait(futures)
+            raise
+    return done

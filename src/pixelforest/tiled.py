@@ -84,6 +84,9 @@ _MIN_AUTO_CHUNK = 64
 #: Edge of the tiles of a BigTIFF output (a multiple of 16, as TIFF requires).
 TIFF_TILE = 256
 
+#: Name prefix of the dask tasks that predict one block.
+_PREDICT_PREFIX = "pixelforest-predict"
+
 #: Output formats by file-name suffix.
 _FORMATS = {".zarr": "zarr", ".tif": "tif", ".tiff": "tif"}
 
@@ -758,7 +761,7 @@ def _lazy_prediction(clf, image_cl, block_chunks, halo, bounds, probabilities):
         n_out, dtype = len(clf.classes_), np.float32
     else:
         n_out, dtype = None, np.asarray(clf.classes_).dtype
-    name = f"pixelforest-predict-{uuid.uuid4().hex}"
+    name = f"{_PREDICT_PREFIX}-{uuid.uuid4().hex}"
     return _map_tiles(_predict_block, image_cl, halo=halo, chunks=block_chunks,
                       n_out=n_out, dtype=dtype,
                       func_kwargs={"clf": model, "bounds": bounds,
@@ -873,14 +876,13 @@ def _auto_progress(progress):
         return False
 
 
-def _block_counter(bar, names):
-    """A dask callback advancing ``bar`` each time a task named in ``names`` ends."""
+def _block_counter(bar, prefix):
+    """A dask callback advancing ``bar`` each time a task whose name starts with
+    ``prefix`` ends (dask may fuse tasks, which keeps the prefix)."""
     from dask.callbacks import Callback
 
-    names = set(names)
-
     def posttask(key, result, dsk, state, id):
-        if (key[0] if isinstance(key, tuple) else key) in names:
+        if str(key[0] if isinstance(key, tuple) else key).startswith(prefix):
             bar.update(1)
 
     return Callback(posttask=posttask)
@@ -921,12 +923,12 @@ def _store_zarr(result, tmp, sched, bar, attrs):
     name = f"pixelforest-write-{uuid.uuid4().hex}"
     writes = []
     for i, (index, region) in enumerate(_regions(result.chunks)):
-        writes.append(dask.delayed(_write_zarr_block, pure=False, name=f"{name}-{i}")(
-            blocks[index], str(tmp), region))
+        writes.append(dask.delayed(_write_zarr_block, pure=False)(
+            blocks[index], str(tmp), region, dask_key_name=f"{name}-{i}"))
     if sched.is_distributed:
         _compute_distributed(writes, sched, bar)
     else:
-        sched.compute(writes, callbacks=[_block_counter(bar, [w.key for w in writes])])
+        sched.compute(writes, callbacks=[_block_counter(bar, name)])
 
 
 def _compute_distributed(delayeds, sched, bar):
@@ -962,7 +964,7 @@ def _iter_tiff_tiles(result, spatial_ndim, sched, bar):
             (slab,) = sched.compute(slab_da)
             bar.update(n_blocks_per_slab)
         else:
-            (slab,) = sched.compute(slab_da, callbacks=[_block_counter(bar, [result.name])])
+            (slab,) = sched.compute(slab_da, callbacks=[_block_counter(bar, _PREDICT_PREFIX)])
         if spatial_ndim == 3:
             for plane in slab:
                 yield from _tiles_2d(plane, (TIFF_TILE, TIFF_TILE))
