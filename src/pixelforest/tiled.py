@@ -439,14 +439,22 @@ def _order_statistics(blocks, n_channels, dtype, ranks, sched):
         todo = [st for st in state.values() if st[6] is None]
         if not todo:
             break
-        targets = []
+        # order statistics whose brackets coincide (e.g. ranks k and k + 1) share one
+        # histogram or gather
+        targets, index = [], {}
         for c, r, lo, hi, n_below, n_in, _ in todo:
             gather = n_in is not None and n_in <= _GATHER_LIMIT
-            targets.append((c, lo, hi, None if gather else _bin_edges(lo, hi, dtype)))
+            key = (c, lo.item(), hi.item(), gather)
+            if key not in index:
+                index[key] = len(targets)
+                targets.append((c, lo, hi, None if gather else _bin_edges(lo, hi, dtype)))
         parts = [dask.delayed(_chunk_refine, pure=True)(b, targets) for b in blocks]
         combine = functools.partial(_combine_refine, [t[3] is None for t in targets])
-        (results,) = sched.compute(_tree_reduce(parts, combine))
-        for st, target, result in zip(todo, targets, results):
+        (unique_results,) = sched.compute(_tree_reduce(parts, combine))
+        which = [index[(st[0], st[2].item(), st[3].item(),
+                        st[5] is not None and st[5] <= _GATHER_LIMIT)] for st in todo]
+        for st, target, result in zip(todo, [targets[i] for i in which],
+                                      [unique_results[i] for i in which]):
             c, r, lo, hi, n_below = st[:5]
             edges = target[3]
             if edges is None:
