@@ -221,9 +221,14 @@ def test_predict_tiled_multichannel_channels_first(data_rgb):
 def test_predict_tiled_reads_zarr_and_tiff_lazily(data2d, tmp_path):
     image, _, clf = data2d
     imwrite(tmp_path / "in.zarr", image, chunks=(16, 16))
+    v2 = zarr.create_array(store=str(tmp_path / "v2.zarr"), shape=image.shape, chunks=(50, 30),
+                           dtype=image.dtype, zarr_format=2)
+    v2[:] = image
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(32, 32))
+    tifffile.imwrite(tmp_path / "strips.tif", image, rowsperstrip=7)
     expected = clf.predict(image)
-    for path in (tmp_path / "in.zarr", tmp_path / "in.tif", str(tmp_path / "in.zarr")):
+    for path in (tmp_path / "in.zarr", tmp_path / "v2.zarr", tmp_path / "in.tif",
+                 tmp_path / "strips.tif", str(tmp_path / "in.zarr")):
         np.testing.assert_array_equal(predict_tiled(clf, path, chunks=40).compute(), expected)
 
 
@@ -282,6 +287,34 @@ def test_predict_to_file_equals_predict(data2d, tmp_path, name, probabilities):
     assert written.dtype == expected.dtype
     np.testing.assert_array_equal(written, expected)
     assert _no_temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["out.zarr", "out.tif"])
+def test_progress_bar_counts_every_block(data2d, tmp_path, monkeypatch, name):
+    import tqdm.auto
+
+    closed = []
+
+    class Recording(tqdm.auto.tqdm):
+        def __exit__(self, *exc):
+            closed.append((self.n, self.total, self.disable))
+            return super().__exit__(*exc)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    image, _, clf = data2d
+    predict_to_file(clf, image, tmp_path / name, chunks=(24, 40), progress=True)
+    assert closed == [(8, 8, False)]  # 4 x 2 blocks
+    predict_to_file(clf, image, tmp_path / ("quiet" + name), chunks=(24, 40))
+    assert closed[-1][2] is True  # not a terminal (pytest captures stderr): no bar
+
+
+def test_progress_only_on_a_terminal_outside_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert tiled._auto_progress(None) is True
+    monkeypatch.setenv("CI", "true")
+    assert tiled._auto_progress(None) is False
+    assert tiled._auto_progress(True) is True and tiled._auto_progress(False) is False
 
 
 def test_predict_to_file_tiled_bigtiff_3d(data3d, tmp_path):
