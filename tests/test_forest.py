@@ -198,7 +198,7 @@ def test_float32_thresholds_at_neighbours():
     assert float32_thresholds([-1e300])[0] == -np.inf
 
 
-@pytest.mark.parametrize("n_rows", [1, 5000, 2048 * 3 + 7])
+@pytest.mark.parametrize("n_rows", [1, 5000, _forest.BLOCK_ROWS * 3 + 7])
 def test_one_and_two_threads_are_identical(n_rows):
     X, y = random_data(800, 6, 3, seed=11)
     rf = RandomForestClassifier(n_estimators=8, random_state=0).fit(X, y)

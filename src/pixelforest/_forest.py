@@ -1,11 +1,15 @@
 """Exact, compiled random-forest inference for many pixels.
 
-scikit-learn's ``predict_proba`` walks one tree at a time over all rows, in
-Cython, and holds a float64 copy of every tree's output.  Pixel
-classification calls it on millions of rows with small trees, where that is
-slow.  Here all trees of a fitted forest are flattened once into contiguous
-arrays (:class:`CompiledForest`) and a numba kernel walks every tree for a
-block of rows at a time (rows outer, trees inner), on several threads.
+scikit-learn's ``predict_proba`` runs one tree at a time over all rows and,
+for each tree, allocates and adds a float64 ``(n_rows, n_classes)`` array;
+by default (``n_jobs=None``) it uses one core.  Here all trees of a fitted
+forest are flattened once into one packed node table
+(:class:`CompiledForest`: 16 bytes per node, left child next to its parent)
+and a numba kernel walks every tree for a block of rows at a time (rows
+outer, trees inner, so the block stays in cache and no per-tree array is
+made), on all cores.  Per tree walk it is as fast as scikit-learn's Cython;
+the gain is in threads, memory traffic and not holding per-tree outputs
+(``benchmarks/bench_forest.py`` measures it).
 
 The result equals scikit-learn's own ``predict_proba``:
 
@@ -46,7 +50,7 @@ __all__ = [
 
 #: Rows per block of the kernel: a block's features and its float64
 #: accumulator stay in the L2 cache while every tree is walked for it.
-BLOCK_ROWS = 2048
+BLOCK_ROWS = 4096
 
 _LEAF = -1
 
@@ -378,8 +382,9 @@ _POOL_LOCK = threading.Lock()
 
 
 # --- numba kernels -----------------------------------------------------------
-# One signature only (float32 X, int32/uint8/float32/float64 node arrays, int64
-# block, float64 out), so numba compiles each kernel once and caches it on disk.
+# One signature only (C-contiguous float32 X, the int32 node table and its
+# float32 view, int32 roots, float64 values, int64 block, float64 out), so
+# numba compiles each kernel once, lazily, and caches it on disk.
 
 def _walk_block(X, start, stop, nodes, thresholds, roots, values, out):
     n_classes = values.shape[1]
