@@ -10,7 +10,8 @@ background).  For each forest the script times, in the same run:
 * :func:`pixelforest._forest.forest_predict_proba` with 1 and 2 threads;
 
 checks that every output equals scikit-learn's (max abs difference, same
-argmax) and prints speed ratios.  Other processes may share the cores, so
+argmax) and prints speed ratios, and the peak memory numpy allocates during
+one call (tracemalloc; the output array included, the input X excluded).  Other processes may share the cores, so
 each timing is the minimum of ``--repeats`` runs.
 
 Run::
@@ -61,6 +62,18 @@ def best_time(fn, repeats):
     return best, result
 
 
+def peak_memory(fn):
+    """Peak memory (bytes) numpy allocates during one call of ``fn``."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2048 * 2048,
@@ -102,6 +115,12 @@ def main(argv=None):
             key = f"pixelforest n_threads={threads}"
             times[key], outputs[key] = best_time(
                 lambda: forest_predict_proba(forest, X, n_threads=threads), args.repeats)
+        memory = {}
+        for jobs in (1, 2):
+            forest.set_params(n_jobs=jobs)
+            memory[f"sklearn n_jobs={jobs}"] = peak_memory(lambda: forest.predict_proba(X))
+            memory[f"pixelforest n_threads={jobs}"] = peak_memory(
+                lambda: forest_predict_proba(forest, X, n_threads=jobs))
         reference = outputs["sklearn n_jobs=1"]
         print(f"\n{name}: {compiled.n_trees} trees, {compiled.n_nodes} nodes, "
               f"max depth {max(t.tree_.max_depth for t in forest.estimators_)}")
@@ -109,7 +128,8 @@ def main(argv=None):
             diff = float(np.abs(outputs[key] - reference).max())
             same = bool(np.array_equal(outputs[key].argmax(1), reference.argmax(1)))
             assert diff <= 1e-6 and same, f"{key} differs from sklearn: {diff}"
-            print(f"  {key:26s} {seconds:8.3f} s   max|diff| {diff:.1e}  same argmax {same}")
+            print(f"  {key:26s} {seconds:8.3f} s   peak memory {memory[key] / 2**20:7.1f} MiB"
+                  f"   max|diff| {diff:.1e}  same argmax {same}")
         sk1, sk2 = times["sklearn n_jobs=1"], times["sklearn n_jobs=2"]
         pf1, pf2 = times["pixelforest n_threads=1"], times["pixelforest n_threads=2"]
         print(f"  speed-up, 1 thread  (sklearn / pixelforest): {sk1 / pf1:5.2f}x")
