@@ -4,6 +4,7 @@ streamed outputs, interruption, and a real dask.distributed cluster."""
 import os
 import sys
 import tracemalloc
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -323,6 +324,9 @@ def test_predict_to_file_tiled_bigtiff_3d(data3d, tmp_path):
     with tifffile.TiffFile(out) as tif:
         assert tif.is_bigtiff and tif.pages[0].is_tiled
         np.testing.assert_array_equal(tif.asarray(), clf.predict(image))
+    out = predict_to_file(clf, image, tmp_path / "proba.tif", chunks=(26, 48, 20),
+                          probabilities=True)
+    np.testing.assert_array_equal(tifffile.imread(out), clf.predict_proba(image))
 
 
 def test_predict_to_file_large_tiff_has_many_tiles(tmp_path):
@@ -432,17 +436,22 @@ def cluster():
             yield lc, client
 
 
-def test_distributed_cluster_equals_local(cluster, data2d, data3d, tmp_path):
+def test_distributed_cluster_equals_local(cluster, data2d, data3d, tmp_path, monkeypatch):
     lc, client = cluster
     image, _, clf = data2d
     local = predict_tiled(clf, image, chunks=(29, 31)).compute()
     remote = predict_tiled(clf, image, chunks=(29, 31), scheduler=client)
     np.testing.assert_array_equal(remote.compute(scheduler=client), local)
     np.testing.assert_array_equal(local, clf.predict(image))
-    # by address, streaming a Zarr store written by the worker processes
-    out = predict_to_file(clf, image, tmp_path / "remote.zarr", chunks=(29, 31),
+    # by address, from a Zarr input to a Zarr store written by the worker processes,
+    # with relative paths (the workers run in another folder)
+    imwrite(tmp_path / "in.zarr", image, chunks=(32, 32))
+    monkeypatch.chdir(tmp_path)
+    out = predict_to_file(clf, "in.zarr", "remote.zarr", chunks=(29, 31),
                           probabilities=True, scheduler=lc.scheduler_address)
-    np.testing.assert_array_equal(zarr.open_array(str(out))[:], clf.predict_proba(image))
+    assert out == Path("remote.zarr")
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "remote.zarr"))[:],
+                                  clf.predict_proba(image))
     # 3D, chunked in z, to a BigTIFF assembled here
     vol, _, clf3 = data3d
     out = predict_to_file(clf3, vol, tmp_path / "remote.tif", chunks=(13, 24, 44),

@@ -277,7 +277,7 @@ def _as_dask_channel_last(image, channel_axis, *, name="image"):
     if isinstance(image, (str, os.PathLike)):
         from .io import imread_lazy
 
-        source = Path(image)
+        source = Path(os.path.abspath(image))  # workers elsewhere may have another cwd
         image = imread_lazy(source)
     if isinstance(image, da.Array):
         if image.dtype == bool:
@@ -902,8 +902,13 @@ def _write_zarr_block(block, path, region):
     import zarr
 
     path = Path(path)
-    if not path.exists():  # the output was abandoned (error or Ctrl-C elsewhere)
-        return 0
+    if not path.exists():
+        # abandoned (an error or Ctrl-C elsewhere: then nobody waits for this), or
+        # created where this worker cannot see it
+        raise OSError(
+            f"the output store {path} does not exist on this worker; on a cluster the "
+            "output must be on a file system shared by every worker (same path)."
+        )
     arr = zarr.open_array(str(path), mode="r+")
     arr[region] = block
     if not path.exists():  # pragma: no cover - removed while this block was written
@@ -1069,7 +1074,8 @@ def _predict_to_file(clf, image, output, *, sched, chunks=None, probabilities=Fa
     """:func:`predict_to_file` on an open :class:`_Scheduler` (shared by a batch)."""
     from tqdm.auto import tqdm
 
-    output = Path(output)
+    given = Path(output)
+    output = Path(os.path.abspath(output))  # workers elsewhere may have another cwd
     fmt = _output_format(output, format)
     if isinstance(image, (str, os.PathLike)):
         check_not_input(output, [image])
@@ -1091,4 +1097,4 @@ def _predict_to_file(clf, image, output, *, sched, chunks=None, probabilities=Fa
                     _store_zarr(result, tmp, session, bar, attrs)
                 else:
                     _store_tiff(result, tmp, session, bar, len(block_chunks), attrs)
-    return output
+    return given
