@@ -150,9 +150,9 @@ def main(argv=None):
         print(f"input: {args.size} x {args.size} uint8 Zarr tiled from DSB2018 {name}; "
               f"model: default ({clf.n_features_in_} features, halo {clf.halo_}, "
               f"{clf.estimator_.n_estimators} trees)")
-        print(f"settings: workers={workers}, chunks={chunk} "
-              f"({'given' if args.chunks else 'automatic, budget'} "
-              f"{DEFAULT_MEMORY_BUDGET / 2**20:.0f} MiB)")
+        how_chunks = ("given" if args.chunks else
+                      f"automatic, budget {DEFAULT_MEMORY_BUDGET / 2**20:.0f} MiB")
+        print(f"settings: workers={workers}, chunks={chunk} ({how_chunks})")
         env = dict(os.environ)
         out = folder / "labels.zarr"
         exe = shutil.which("pixelforest")

@@ -133,3 +133,15 @@ def test_ctrl_c_leaves_no_partial_output(setup, tmp_path):
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr
     assert list(out.iterdir()) == []  # neither the output nor its temporary store
+
+
+def test_unreachable_scheduler_is_a_clear_error(setup, tmp_path, capsys, monkeypatch):
+    import pixelforest.tiled as tiled
+
+    folder, _, _ = setup
+    monkeypatch.setattr(tiled, "_CONNECT_TIMEOUT", "1s")
+    code = main(["predict", str(folder / "model.skops"), str(folder / "in"), "-o",
+                 str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"])
+    assert code == 2
+    assert "cannot reach the dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -86,6 +86,9 @@ _MIN_AUTO_CHUNK = 64
 #: Edge of the tiles of a BigTIFF output (a multiple of 16, as TIFF requires).
 TIFF_TILE = 256
 
+#: How long to try reaching a dask.distributed scheduler given by address.
+_CONNECT_TIMEOUT = "20s"
+
 #: Name prefix of the dask tasks that predict one block.
 _PREDICT_PREFIX = "pixelforest-predict"
 
@@ -222,9 +225,6 @@ def _scheduler(scheduler=None, workers=None):
     if isinstance(scheduler, str) and scheduler in ("synchronous", "sync", "single-threaded"):
         yield _Scheduler(name="synchronous", n_workers=1)
         return
-    if isinstance(scheduler, str) and scheduler in ("processes", "multiprocessing"):
-        yield _Scheduler(name="processes", n_workers=workers or available_cores())
-        return
     if isinstance(scheduler, str):
         if "://" not in scheduler:
             raise InvalidParameterError(
@@ -235,7 +235,7 @@ def _scheduler(scheduler=None, workers=None):
         from distributed import Client
 
         try:
-            client = Client(scheduler, timeout="20s", set_as_default=False)
+            client = Client(scheduler, timeout=_CONNECT_TIMEOUT, set_as_default=False)
         except OSError as exc:
             raise OSError(
                 f"cannot reach the dask scheduler at {scheduler} ({exc}); start one with "
