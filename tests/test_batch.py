@@ -17,6 +17,14 @@ from pixelforest.io import imwrite
 from pixelforest.model_io import save_model
 
 
+# scikit-learn's joblib wrapper empties the global warning filters while it runs
+# (warnings.resetwarnings in sklearn.utils.parallel._FuncWrapper), so a forest
+# predicting in another thread at that moment may warn that "delayed should be
+# used with Parallel": a race in scikit-learn, harmless to the results.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`sklearn.utils.parallel.delayed` should be used:UserWarning")
+
+
 def _scribbles(labels):
     from scipy import ndimage as ndi
 

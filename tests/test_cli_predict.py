@@ -21,6 +21,14 @@ from pixelforest.io import imwrite
 from pixelforest.model_io import save_model
 
 
+# scikit-learn's joblib wrapper empties the global warning filters while it runs
+# (warnings.resetwarnings in sklearn.utils.parallel._FuncWrapper), so a forest
+# predicting in another thread at that moment may warn that "delayed should be
+# used with Parallel": a race in scikit-learn, harmless to the results.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`sklearn.utils.parallel.delayed` should be used:UserWarning")
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A model trained on a real DSB2018 image, and three real images as files."""
