@@ -101,12 +101,12 @@ def _sklearn_stores_fractions():
 def _trees_of(estimator):
     """Return the list of fitted trees if ``estimator`` is supported, else None."""
     from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-    from sklearn.ensemble._forest import ForestClassifier
     from sklearn.tree import DecisionTreeClassifier
 
     if isinstance(estimator, (RandomForestClassifier, ExtraTreesClassifier)):
         # a subclass that changes predict_proba is not ours to replace
-        if type(estimator).predict_proba is not ForestClassifier.predict_proba:
+        if type(estimator).predict_proba not in (RandomForestClassifier.predict_proba,
+                                                 ExtraTreesClassifier.predict_proba):
             return None
         trees = getattr(estimator, "estimators_", None)
     elif isinstance(estimator, DecisionTreeClassifier):  # includes ExtraTreeClassifier
