@@ -82,6 +82,22 @@ def _fmt(value):
     return f"{value:g}"
 
 
+def _check_sigmas(sigmas):
+    if isinstance(sigmas, numbers.Real):
+        sigmas = (sigmas,)
+    try:
+        sigmas = tuple(float(s) for s in sigmas)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"sigmas must be numbers (or a mapping family -> numbers), got {sigmas!r}."
+        ) from None
+    if any(not math.isfinite(s) or s <= 0 for s in sigmas):
+        raise InvalidParameterError(f"sigmas must be positive finite numbers, got {sigmas}.")
+    if len(set(sigmas)) != len(sigmas):
+        raise InvalidParameterError(f"sigmas are repeated in {sigmas}; list each once.")
+    return sigmas
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureSpec:
     """Which per-pixel features to compute: families, scales and pixel size.
@@ -91,11 +107,16 @@ class FeatureSpec:
     families : tuple of str, optional
         Feature families, a subset of :data:`FAMILIES`: ``"intensity"``,
         ``"gaussian"``, ``"dog"``, ``"log"``, ``"gradient"``, ``"hessian"``,
-        ``"structure"``.  Default: all of them.
-    sigmas : tuple of float, optional
+        ``"structure"``.  Default: ``("intensity", "gaussian", "dog")``.
+    sigmas : tuple of float or dict, optional
         Scales (Gaussian standard deviations), in pixels, or in the units of
-        ``spacing`` when it is given.  Small scales describe edges, large
-        ones the context around a pixel.
+        ``spacing`` when it is given: one tuple for every family, or a
+        mapping ``{family: scales}`` for each family but ``"intensity"``.
+        Small scales describe edges, large ones the context around a pixel.
+        Default (measured by ``benchmarks/quality.py`` on scribble-trained
+        nuclei): Gaussian smoothing at 0.5, 0.7, 1 px (larger blurs move
+        the predicted outline outwards) and differences of Gaussians at
+        1.6-10 px (context without blurring the outline).
     spacing : tuple of float or None, optional
         Pixel size per spatial axis (e.g. ``(2.0, 0.5, 0.5)`` for a z-stack
         with 2 um between planes and 0.5 um pixels).  Sigmas are then
@@ -125,11 +146,11 @@ class FeatureSpec:
     >>> spec.halo_for(2)
     (16, 16)
     >>> FeatureSpec(sigmas=(1.0,), spacing=(2.0, 0.5, 0.5)).halo
-    (3, 12, 12)
+    (2, 8, 8)
     """
 
-    families: tuple = _ALL_FAMILIES
-    sigmas: tuple = (0.7, 1.0, 1.6, 2.5, 4.0, 8.0)
+    families: tuple = ("intensity", "gaussian", "dog")
+    sigmas: object = (("gaussian", (0.5, 0.7, 1.0)), ("dog", (1.6, 2.5, 4.0, 6.4, 10.0)))
     spacing: tuple | None = None
 
     def __post_init__(self):
@@ -143,19 +164,34 @@ class FeatureSpec:
                 f"unknown feature families {unknown}; choose from {list(FAMILIES)}."
             )
         if not families:
-            raise InvalidParameterError(f"a FeatureSpec needs at least one family; choose from {list(FAMILIES)}.")
+            raise InvalidParameterError(
+                f"a FeatureSpec needs at least one family; choose from {list(FAMILIES)}.")
         if len(set(families)) != len(families):
-            raise InvalidParameterError(f"feature families are repeated in {families}; list each once.")
+            raise InvalidParameterError(
+                f"feature families are repeated in {families}; list each once.")
         sigmas = self.sigmas
-        if isinstance(sigmas, numbers.Real):
-            sigmas = (sigmas,)
-        sigmas = tuple(float(s) for s in sigmas)
-        if any(not math.isfinite(s) or s <= 0 for s in sigmas):
-            raise InvalidParameterError(f"sigmas must be positive finite numbers, got {sigmas}.")
-        if len(set(sigmas)) != len(sigmas):
-            raise InvalidParameterError(f"sigmas are repeated in {sigmas}; list each once.")
-        if not sigmas and set(families) - {"intensity"}:
-            raise InvalidParameterError("give at least one sigma for the families other than 'intensity'.")
+        if isinstance(sigmas, dict) or (isinstance(sigmas, (tuple, list)) and sigmas
+                                        and all(isinstance(x, (tuple, list)) and len(x) == 2
+                                                and isinstance(x[0], str) for x in sigmas)):
+            pairs = dict(sigmas)
+            extra = [f for f in pairs if f not in families or f == "intensity"]
+            if extra:
+                raise InvalidParameterError(
+                    f"sigmas are given for {extra}, which are not scaled families of this "
+                    f"spec {families}; give sigmas only for its families other than 'intensity'."
+                )
+            missing = [f for f in families if f != "intensity" and f not in pairs]
+            if missing:
+                raise InvalidParameterError(
+                    f"no sigmas given for the families {missing}; add them to the sigmas "
+                    "mapping, e.g. sigmas={'gaussian': (1, 2)}."
+                )
+            sigmas = tuple((f, _check_sigmas(pairs[f])) for f in families if f in pairs)
+        else:
+            sigmas = _check_sigmas(sigmas)
+            if not sigmas and set(families) - {"intensity"}:
+                raise InvalidParameterError(
+                    "give at least one sigma for the families other than 'intensity'.")
         spacing = self.spacing
         if spacing is not None:
             if isinstance(spacing, numbers.Real):
@@ -173,21 +209,38 @@ class FeatureSpec:
         object.__setattr__(self, "sigmas", sigmas)
         object.__setattr__(self, "spacing", spacing)
 
+    def sigmas_for(self, family):
+        """Scales of one family (empty for ``"intensity"``).
+
+        Examples
+        --------
+        >>> FeatureSpec().sigmas_for("gaussian")
+        (0.5, 0.7, 1.0)
+        """
+        if family == "intensity" or family not in self.families:
+            return ()
+        if self.sigmas and isinstance(self.sigmas[0], tuple):
+            return dict(self.sigmas)[family]
+        return self.sigmas
+
     # -- presets -------------------------------------------------------------
     @classmethod
     def for_object_size(cls, diameter_px, *, families=None, spacing=None):
         """Return a spec whose scales suit objects about ``diameter_px`` wide.
 
-        Scales run geometrically (ratio ~1.6) from 0.7 px, which describes
-        edges, up to about a third of the diameter, which sees an object as
-        a whole, and at least to 4 px.
+        Follows the measured default (``benchmarks/quality.py``): the
+        intensity, Gaussian smoothing at small scales only (0.5-1 px: they
+        keep edges where they are), and differences of Gaussians from 1.6 px
+        up to about half the diameter (at least 4 px), which see an object
+        and its surroundings as a whole without blurring its outline.  With
+        ``families`` given, every family uses the full ladder of scales.
 
         Parameters
         ----------
         diameter_px : float
             Typical object diameter, in pixels (or in ``spacing`` units).
         families : tuple of str, optional
-            Families to use (default: all).
+            Families to use, each at every scale (default: the layout above).
         spacing : tuple of float, optional
             Pixel size per axis, see :class:`FeatureSpec`.
 
@@ -197,19 +250,25 @@ class FeatureSpec:
 
         Examples
         --------
-        >>> FeatureSpec.for_object_size(12).sigmas
-        (0.7, 1.0, 1.6, 2.5, 4.0)
-        >>> FeatureSpec.for_object_size(40).sigmas
-        (0.7, 1.0, 1.6, 2.5, 4.0, 6.4, 10.0)
+        >>> FeatureSpec.for_object_size(12).sigmas_for("dog")
+        (1.6, 2.5, 4.0)
+        >>> FeatureSpec.for_object_size(20) == FeatureSpec()
+        True
+        >>> FeatureSpec.for_object_size(8, families=("gaussian", "hessian")).sigmas
+        (0.5, 0.7, 1.0, 1.6, 2.5, 4.0)
         """
         diameter = float(diameter_px)
         if not math.isfinite(diameter) or diameter <= 0:
-            raise InvalidParameterError(f"diameter_px must be a positive number, got {diameter_px!r}.")
-        top = max(4.0, diameter / 3.0)
-        ladder = (0.7, 1.0, 1.6, 2.5, 4.0, 6.4, 10.0, 16.0, 25.0, 40.0, 64.0)
-        sigmas = tuple(s for s in ladder if s <= top * 1.05)
-        return cls(families=_ALL_FAMILIES if families is None else families,
-                   sigmas=sigmas, spacing=spacing)
+            raise InvalidParameterError(
+                f"diameter_px must be a positive number, got {diameter_px!r}.")
+        top = max(4.0, diameter / 2.0)
+        ladder = (1.6, 2.5, 4.0, 6.4, 10.0, 16.0, 25.0, 40.0, 64.0)
+        large = tuple(s for s in ladder if s <= top * 1.05)
+        small = (0.5, 0.7, 1.0)
+        if families is None:
+            return cls(families=("intensity", "gaussian", "dog"),
+                       sigmas={"gaussian": small, "dog": large}, spacing=spacing)
+        return cls(families=families, sigmas=small + large, spacing=spacing)
 
     @classmethod
     def preset(cls, name):
@@ -217,8 +276,8 @@ class FeatureSpec:
 
         Examples
         --------
-        >>> FeatureSpec.preset("small").sigmas
-        (0.7, 1.0, 1.6, 2.5, 4.0)
+        >>> FeatureSpec.preset("small").sigmas_for("dog")
+        (1.6, 2.5, 4.0)
         """
         try:
             make = PRESETS[name][1]
@@ -231,13 +290,20 @@ class FeatureSpec:
     # -- serialization -------------------------------------------------------
     def to_dict(self):
         """Plain-data form (for model files): ``{'families', 'sigmas', 'spacing'}``."""
-        return {"families": list(self.families), "sigmas": list(self.sigmas),
+        if self.sigmas and isinstance(self.sigmas[0], tuple):
+            sigmas = {f: list(v) for f, v in self.sigmas}
+        else:
+            sigmas = list(self.sigmas)
+        return {"families": list(self.families), "sigmas": sigmas,
                 "spacing": None if self.spacing is None else list(self.spacing)}
 
     @classmethod
     def from_dict(cls, data):
         """Inverse of :meth:`to_dict`."""
-        return cls(families=tuple(data["families"]), sigmas=tuple(data["sigmas"]),
+        sigmas = data["sigmas"]
+        sigmas = ({f: tuple(v) for f, v in sigmas.items()} if isinstance(sigmas, dict)
+                  else tuple(sigmas))
+        return cls(families=tuple(data["families"]), sigmas=sigmas,
                    spacing=None if data.get("spacing") is None else tuple(data["spacing"]))
 
     # -- geometry ------------------------------------------------------------
@@ -281,11 +347,9 @@ class FeatureSpec:
         """
         ndim = self._check_ndim(ndim)
         halo = [0] * ndim
-        for sigma in self.sigmas:
-            px = self._sigma_px(sigma, ndim)
-            for fam in self.families:
-                if fam == "intensity":
-                    continue
+        for fam in self.families:
+            for sigma in self.sigmas_for(fam):
+                px = self._sigma_px(sigma, ndim)
                 if fam == "structure":
                     inner = self._sigma_px(sigma * _STRUCTURE_INNER, ndim)
                     reach = [_radius(a) + _radius(b) for a, b in zip(inner, px)]
@@ -326,7 +390,7 @@ class FeatureSpec:
         for fam in self.families:
             if fam == "intensity":
                 continue
-            for sigma in self.sigmas:
+            for sigma in self.sigmas_for(fam):
                 if fam in _EIGEN_FAMILIES:
                     per_channel.extend(f"{fam}(sigma={_fmt(sigma)}, eig={k})" for k in range(ndim))
                 else:
@@ -344,17 +408,19 @@ class FeatureSpec:
 
 #: Named presets: name -> (one-line description, factory).
 PRESETS = {
-    "default": ("all families, sigmas 0.7-8 px: nuclei of ~8-40 px (the measured default)",
+    "default": ("intensity, gaussian 0.5-1 px, difference of Gaussians 1.6-10 px: "
+                "objects ~10-30 px wide (the measured default)",
                 lambda: FeatureSpec()),
-    "small": ("all families, sigmas 0.7-4 px: objects up to ~12 px wide",
+    "small": ("as default with differences of Gaussians 1.6-4 px: objects up to ~12 px",
               lambda: FeatureSpec.for_object_size(12)),
-    "medium": ("all families, sigmas 0.7-10 px: objects ~30 px wide",
-               lambda: FeatureSpec.for_object_size(30)),
-    "large": ("all families, sigmas 0.7-25 px: objects ~75 px wide",
-              lambda: FeatureSpec.for_object_size(75)),
-    "skimage": ("gaussian, gradient and hessian at sigmas 1-16 px, like "
+    "large": ("as default with differences of Gaussians 1.6-40 px: objects ~80 px wide",
+              lambda: FeatureSpec.for_object_size(80)),
+    "ilastik": ("all seven families at sigmas 0.7-10 px (ilastik's full set)",
+                lambda: FeatureSpec(families=_ALL_FAMILIES,
+                                    sigmas=(0.7, 1.0, 1.6, 2.5, 4.0, 6.4, 10.0))),
+    "skimage": ("intensity, gaussian, gradient and hessian at sigmas 1-16 px, like "
                 "skimage.feature.multiscale_basic_features",
-                lambda: FeatureSpec(families=("gaussian", "gradient", "hessian"),
+                lambda: FeatureSpec(families=("intensity", "gaussian", "gradient", "hessian"),
                                     sigmas=(1.0, 2.0, 4.0, 8.0, 16.0))),
 }
 
@@ -376,59 +442,61 @@ def _channel_features(channel, spec, ndim, out, start):
 
     col = start
     spacing = spec.spacing or (1.0,) * ndim
-    fams = spec.families
-    if "intensity" in fams:
-        out[..., col] = channel
-        col += 1
-    need_first = "gradient" in fams
-    need_second = "hessian" in fams or "log" in fams
-    per_sigma = {}
-    for sigma in spec.sigmas:
-        px = spec._sigma_px(sigma, ndim)
-        feats = {}
-        if "gaussian" in fams or "dog" in fams:
-            smooth = _gauss(channel, px)
-            feats["gaussian"] = [smooth]
-            if "dog" in fams:
-                inner = _gauss(channel, spec._sigma_px(sigma * _DOG_RATIO, ndim))
-                feats["dog"] = [inner - smooth]
-        if need_first:
-            grads = []
-            for ax in range(ndim):
-                order = [0] * ndim
-                order[ax] = 1
-                grads.append(_gauss(channel, px, order) / np.float32(spacing[ax]))
-            feats["gradient"] = [np.sqrt(sum(g * g for g in grads))]
-        if need_second:
-            elems = []  # upper triangle, row-major (skimage's order)
+    smooth_cache, second_cache = {}, {}
+
+    def smooth(sigma):
+        if sigma not in smooth_cache:
+            smooth_cache[sigma] = _gauss(channel, spec._sigma_px(sigma, ndim))
+        return smooth_cache[sigma]
+
+    def derivative(sigma, order):
+        return _gauss(channel, spec._sigma_px(sigma, ndim), order)
+
+    def first(sigma):
+        grads = []
+        for ax in range(ndim):
+            order = [0] * ndim
+            order[ax] = 1
+            grads.append(derivative(sigma, order) / np.float32(spacing[ax]))
+        return grads
+
+    def second(sigma):  # upper triangle of the Hessian, row-major (skimage's order)
+        if sigma not in second_cache:
+            elems = []
             for i in range(ndim):
                 for j in range(i, ndim):
                     order = [0] * ndim
                     order[i] += 1
                     order[j] += 1
-                    elems.append(_gauss(channel, px, order)
-                                 / np.float32(spacing[i] * spacing[j]))
-            if "log" in fams:
-                diag = [elems[k] for k in _diag_indices(ndim)]
-                feats["log"] = [sum(diag[1:], diag[0].copy())]
-            if "hessian" in fams:
-                feats["hessian"] = list(hessian_matrix_eigvals(elems))
-        if "structure" in fams:
-            inner = spec._sigma_px(sigma * _STRUCTURE_INNER, ndim)
-            grads = []
-            for ax in range(ndim):
-                order = [0] * ndim
-                order[ax] = 1
-                grads.append(_gauss(channel, inner, order) / np.float32(spacing[ax]))
-            tensor = [_gauss(grads[i] * grads[j], px)
-                      for i in range(ndim) for j in range(i, ndim)]
-            feats["structure"] = list(hessian_matrix_eigvals(tensor))
-        per_sigma[sigma] = feats
-    for fam in fams:
-        if fam == "intensity":
-            continue
-        for sigma in spec.sigmas:
-            for arr in per_sigma[sigma][fam]:
+                    elems.append(derivative(sigma, order) / np.float32(spacing[i] * spacing[j]))
+            second_cache[sigma] = elems
+        return second_cache[sigma]
+
+    def family(fam, sigma):
+        if fam == "gaussian":
+            return [smooth(sigma)]
+        if fam == "dog":
+            return [smooth(sigma * _DOG_RATIO) - smooth(sigma)]
+        if fam == "gradient":
+            return [np.sqrt(sum(g * g for g in first(sigma)))]
+        if fam == "log":
+            elems = second(sigma)
+            diag = [elems[k] for k in _diag_indices(ndim)]
+            return [sum(diag[1:], diag[0].copy())]
+        if fam == "hessian":
+            return list(hessian_matrix_eigvals(second(sigma)))
+        # structure tensor: gradient at the inner scale, averaged at sigma
+        grads = first(sigma * _STRUCTURE_INNER)
+        px = spec._sigma_px(sigma, ndim)
+        tensor = [_gauss(grads[i] * grads[j], px) for i in range(ndim) for j in range(i, ndim)]
+        return list(hessian_matrix_eigvals(tensor))
+
+    if "intensity" in spec.families:
+        out[..., col] = channel
+        col += 1
+    for fam in spec.families:
+        for sigma in spec.sigmas_for(fam):
+            for arr in family(fam, sigma):
                 out[..., col] = arr
                 col += 1
     return col
