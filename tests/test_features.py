@@ -1,0 +1,157 @@
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from pixelforest.errors import InvalidImageError, InvalidParameterError
+from pixelforest.features import (
+    FAMILIES,
+    PRESETS,
+    FeatureSpec,
+    _features_channel_last,
+    compute_features,
+)
+
+ALL = FeatureSpec(families=tuple(FAMILIES), sigmas=(0.7, 1.6, 3.0))
+
+
+def _rng_image(shape, seed=0):
+    return np.random.default_rng(seed).normal(100, 20, shape).astype(np.float32)
+
+
+def test_names_order_and_shape_2d():
+    spec = FeatureSpec(families=("intensity", "gaussian", "hessian"), sigmas=(1, 2))
+    feats = compute_features(_rng_image((40, 50)), spec)
+    assert feats.shape == (40, 50, 7) and feats.dtype == np.float32
+    assert spec.names == [
+        "intensity[ch0]", "gaussian(sigma=1)[ch0]", "gaussian(sigma=2)[ch0]",
+        "hessian(sigma=1, eig=0)[ch0]", "hessian(sigma=1, eig=1)[ch0]",
+        "hessian(sigma=2, eig=0)[ch0]", "hessian(sigma=2, eig=1)[ch0]"]
+
+
+def test_columns_match_scipy_filters():
+    image = _rng_image((48, 48))
+    spec = FeatureSpec(families=("intensity", "gaussian", "dog", "log", "gradient"), sigmas=(2,))
+    feats = compute_features(image, spec)
+    g = lambda s, **kw: ndi.gaussian_filter(image, s, mode="reflect", output=np.float32, **kw)
+    np.testing.assert_array_equal(feats[..., 0], image)
+    np.testing.assert_array_equal(feats[..., 1], g(2))
+    np.testing.assert_allclose(feats[..., 2], g(1.25) - g(2), atol=1e-4)
+    np.testing.assert_allclose(feats[..., 3], ndi.gaussian_laplace(image, 2), atol=1e-3)
+    np.testing.assert_allclose(feats[..., 4], ndi.gaussian_gradient_magnitude(image, 2),
+                               rtol=1e-4, atol=1e-3)
+
+
+def test_hessian_eigenvalues_sorted_and_blob_sign():
+    image = np.zeros((41, 41), np.float32)
+    image[20, 20] = 100
+    spec = FeatureSpec(families=("hessian",), sigmas=(3,))
+    feats = compute_features(image, spec)
+    assert np.all(feats[..., 0] >= feats[..., 1])
+    assert feats[20, 20, 0] < 0  # bright blob: both eigenvalues negative at its centre
+
+
+def test_multichannel_names_and_channel_axis():
+    rgb = np.stack([_rng_image((30, 32), s) for s in range(3)], axis=0)
+    spec = FeatureSpec(families=("gaussian",), sigmas=(1,))
+    feats = compute_features(rgb, spec, channel_axis=0)
+    assert feats.shape == (30, 32, 3)
+    assert spec.feature_names(3) == [f"gaussian(sigma=1)[ch{c}]" for c in range(3)]
+    np.testing.assert_array_equal(feats[..., 1], compute_features(rgb[1], spec)[..., 0])
+
+
+def test_3d_features():
+    spec = FeatureSpec(families=("hessian", "structure", "log"), sigmas=(1,))
+    feats = compute_features(_rng_image((12, 20, 22)), spec)
+    assert feats.shape == (12, 20, 22, spec.n_features(1, 3)) == (12, 20, 22, 7)
+    assert spec.feature_names(1, ndim=3)[2] == "hessian(sigma=1, eig=2)[ch0]"
+
+
+def test_anisotropic_spacing_is_physical():
+    # a stack sampled twice as coarsely along z: sigma in physical units
+    image = _rng_image((16, 30, 30))
+    spec = FeatureSpec(families=("gaussian",), sigmas=(2.0,), spacing=(2.0, 1.0, 1.0))
+    feats = compute_features(image, spec)
+    expected = ndi.gaussian_filter(image, (1.0, 2.0, 2.0), mode="reflect", output=np.float32)
+    np.testing.assert_array_equal(feats[..., 0], expected)
+    assert spec.halo == (4, 8, 8)
+    # derivatives are per unit length: a ramp along z of slope 1 per um
+    ramp = np.broadcast_to((np.arange(16) * 2.0)[:, None, None], (16, 30, 30)).astype(np.float32)
+    grad = compute_features(ramp, FeatureSpec(families=("gradient",), sigmas=(4.0,),
+                                              spacing=(2.0, 1.0, 1.0)))
+    np.testing.assert_allclose(grad[8, 15, 15, 0], 1.0, rtol=1e-2)
+
+
+@pytest.mark.parametrize("shape,spacing", [((70, 80), None), ((30, 70, 64), (2.0, 1.0, 1.0)),
+                                           ((70, 80), (1.0, 0.5))])
+def test_halo_is_exact_bit_for_bit(shape, spacing):
+    spec = FeatureSpec(families=tuple(FAMILIES), sigmas=(0.7, 2.0), spacing=spacing)
+    image = _rng_image(shape)
+    whole = compute_features(image, spec)
+    halo = spec.halo_for(len(shape))
+    # an interior box, and a box touching the image border
+    for lo in ([h + 1 for h in halo], [0] * len(shape)):
+        lo = [min(l_, n - 6) for l_, n in zip(lo, shape)]
+        box = tuple(slice(a, a + 5) for a in lo)
+        cut = tuple(slice(max(a - h, 0), min(a + 5 + h, n)) for a, h, n in zip(lo, halo, shape))
+        feats = _features_channel_last(image[cut][..., None], spec)
+        inner = tuple(slice(b.start - c.start, b.start - c.start + 5) for b, c in zip(box, cut))
+        np.testing.assert_array_equal(feats[inner], whole[box])
+    # one pixel less of margin is not enough (the halo is tight)
+    small = tuple(h - 1 for h in halo)
+    lo = [n // 2 for n in shape]
+    cut = tuple(slice(a - h, a + 5 + h) for a, h in zip(lo, small))
+    feats = _features_channel_last(image[cut][..., None], spec)
+    inner = tuple(slice(h, h + 5) for h in small)
+    assert not np.array_equal(feats[inner], whole[tuple(slice(a, a + 5) for a in lo)])
+
+
+def test_per_family_sigmas_and_dict_roundtrip():
+    spec = FeatureSpec(families=("intensity", "gaussian", "dog"),
+                       sigmas={"gaussian": (0.5,), "dog": (2, 4)})
+    assert spec.names == ["intensity[ch0]", "gaussian(sigma=0.5)[ch0]",
+                          "dog(sigma=2)[ch0]", "dog(sigma=4)[ch0]"]
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    assert FeatureSpec.from_dict(ALL.to_dict()) == ALL
+    assert spec.halo_for(2) == (16, 16)
+
+
+def test_default_and_presets():
+    assert FeatureSpec() == FeatureSpec.preset("default") == FeatureSpec.for_object_size(20)
+    for name in PRESETS:
+        spec = FeatureSpec.preset(name)
+        assert len(spec.names) == len(set(spec.names))
+    big = FeatureSpec.for_object_size(80)
+    assert max(big.sigmas_for("dog")) > max(FeatureSpec.for_object_size(10).sigmas_for("dog"))
+
+
+@pytest.mark.parametrize("kwargs", [dict(families=("nope",)), dict(sigmas=(0,)),
+                                    dict(sigmas=(1, 1)), dict(spacing=(1.0,)),
+                                    dict(families=("gaussian",), sigmas={"dog": (1,)}),
+                                    dict(families=("gaussian", "dog"), sigmas={"dog": (1,)})])
+def test_bad_spec(kwargs):
+    with pytest.raises(InvalidParameterError):
+        FeatureSpec(**kwargs)
+
+
+def test_unknown_preset():
+    with pytest.raises(InvalidParameterError, match="choose from"):
+        FeatureSpec.preset("huge")
+
+
+def test_image_smaller_than_halo():
+    spec = FeatureSpec(families=("gaussian",), sigmas=(4,))
+    with pytest.raises(InvalidImageError, match="halo"):
+        compute_features(np.zeros((10, 100)), spec)
+    compute_features(np.zeros((17, 17)), spec)  # one more than the halo is enough
+
+
+def test_spacing_length_must_match():
+    with pytest.raises(InvalidImageError, match="spacing"):
+        compute_features(np.zeros((40, 40, 40)), FeatureSpec(sigmas=(1,), spacing=(1.0, 1.0)))
+
+
+def test_nan_refused():
+    image = np.zeros((40, 40))
+    image[3, 3] = np.nan
+    with pytest.raises(InvalidImageError, match="NaN"):
+        compute_features(image)
