@@ -44,7 +44,7 @@ _ROWS_PER_CALL = 1 << 18
 _NORMALIZE_CHOICES = ("percentile", "minmax", None)
 
 
-def default_estimator(*, n_estimators=50, random_state=0):
+def default_estimator(*, n_estimators=50, random_state=None):
     """The estimator :class:`PixelClassifier` uses when none is given.
 
     A :class:`~sklearn.ensemble.RandomForestClassifier` with balanced class
@@ -57,8 +57,9 @@ def default_estimator(*, n_estimators=50, random_state=0):
     ----------
     n_estimators : int, optional
         Number of trees.
-    random_state : int, optional
-        Seed of the forest.
+    random_state : int or None, optional
+        Seed of the forest; None lets :class:`PixelClassifier` set it from
+        its own ``random_state``.
 
     Returns
     -------

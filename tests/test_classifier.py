@@ -1,0 +1,258 @@
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+
+from pixelforest.annotate import simulate_scribbles
+from pixelforest.classifier import PixelClassifier, default_estimator
+from pixelforest.errors import (
+    ChannelMismatchError,
+    InvalidImageError,
+    InvalidLabelsError,
+    NotFittedError,
+    ShapeMismatchError,
+)
+from pixelforest.features import FeatureSpec
+
+SMALL = FeatureSpec(families=("intensity", "gaussian", "dog"),
+                    sigmas={"gaussian": (0.7,), "dog": (1.6, 3.0)})
+
+
+def _blobs(shape=(64, 64), seed=0, n=6):
+    """Bright discs on a noisy dark background, with instance labels."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.indices(shape)
+    labels = np.zeros(shape, np.uint16)
+    for i in range(n):
+        cy, cx = rng.integers(10, shape[0] - 10), rng.integers(10, shape[1] - 10)
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 < rng.integers(16, 40)] = i + 1
+    image = rng.normal(20, 4, shape) + 80 * (labels > 0)
+    return image.astype(np.float32), labels
+
+
+def _clf(**kw):
+    return PixelClassifier(SMALL, estimator=default_estimator(n_estimators=10), **kw)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    image, labels = _blobs()
+    scribbles = simulate_scribbles(labels, random_state=0, fraction=1.0)
+    return _clf().fit(image, scribbles), image, labels
+
+
+def test_fit_predict_segments_blobs(trained):
+    clf, image, labels = trained
+    pred = clf.predict(image)
+    assert pred.shape == image.shape
+    assert set(np.unique(pred)) <= {1, 2}
+    fg, ref = pred == 2, labels > 0
+    assert (fg & ref).sum() / (fg | ref).sum() > 0.8
+    proba = clf.predict_proba(image)
+    assert proba.shape == image.shape + (2,) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(-1), 1, atol=1e-5)
+    np.testing.assert_array_equal(pred, clf.classes_[proba.argmax(-1)])
+
+
+def test_fitted_attributes(trained):
+    clf = trained[0]
+    assert clf.spec_ == SMALL
+    np.testing.assert_array_equal(clf.classes_, [1, 2])
+    assert clf.n_channels_ == 1 and clf.n_features_in_ == 4 == len(clf.feature_names_)
+    assert clf.halo_ == SMALL.halo_for(2) == (12, 12)
+    assert clf.feature_importances_.shape == (4,)
+    by_name = clf.feature_importances_by_name()
+    assert set(by_name) == set(SMALL.names)
+    assert list(by_name.values()) == sorted(by_name.values(), reverse=True)
+
+
+def test_class_values_are_kept():
+    image, labels = _blobs()
+    s = simulate_scribbles(labels, random_state=1)
+    relabelled = np.where(s == 1, 7, np.where(s == 2, 3, 0)).astype(np.uint8)
+    clf = _clf().fit(image, relabelled)
+    np.testing.assert_array_equal(clf.classes_, [3, 7])
+    assert set(np.unique(clf.predict(image))) <= {3, 7}
+
+
+def test_private_block_api_equals_predict_proba(trained):
+    clf, image, _ = trained
+    image_cl = image[..., None]
+    bounds = clf._normalization_bounds(image_cl)
+    assert bounds.shape == (1, 2)
+    np.testing.assert_array_equal(clf._proba_from_block(image_cl, bounds),
+                                  clf.predict_proba(image))
+    # a block cut with halo_ gives the interior bit for bit
+    h = clf.halo_
+    box = (slice(20, 40), slice(25, 45))
+    cut = tuple(slice(b.start - m, b.stop + m) for b, m in zip(box, h))
+    block = clf._proba_from_block(image_cl[cut], bounds)
+    np.testing.assert_array_equal(block[h[0]:-h[0], h[1]:-h[1]], clf.predict_proba(image)[box])
+    X = np.zeros((3, clf.n_features_in_), np.float32)
+    assert clf._estimator_proba(X).shape == (3, 2)
+
+
+def test_clone_and_determinism():
+    image, labels = _blobs(seed=3)
+    s = simulate_scribbles(labels, random_state=0)
+    clf = _clf(random_state=5)
+    twin = clone(clf)
+    assert twin.get_params()["random_state"] == 5 and not hasattr(twin, "estimator_")
+    a = clf.fit(image, s).predict_proba(image)
+    b = twin.fit(image, s).predict_proba(image)
+    np.testing.assert_array_equal(a, b)
+    other = clone(clf).set_params(random_state=6).fit(image, s)
+    assert other.estimator_.random_state != clf.estimator_.random_state
+    thresholds = [t.tree_.threshold.tolist() for t in clf.estimator_.estimators_]
+    assert thresholds != [t.tree_.threshold.tolist() for t in other.estimator_.estimators_]
+
+
+def test_multi_image_training_of_different_shapes():
+    (i1, l1), (i2, l2) = _blobs((64, 64), seed=1), _blobs((50, 72), seed=2)
+    s1, s2 = simulate_scribbles(l1, random_state=0), simulate_scribbles(l2, random_state=0)
+    clf = _clf().fit([i1, i2], [s1, s2])
+    assert clf.predict(i2).shape == (50, 72)
+    # same rows as the concatenation of both images' labelled features
+    n_labelled = (s1 > 0).sum() + (s2 > 0).sum()
+    est = clf.estimator_
+    assert sum(est.estimators_[0].tree_.n_node_samples[:1]) <= n_labelled
+    # training on an image with no labels at all is allowed next to labelled ones
+    clf2 = _clf().fit([i1, i2], [s1, np.zeros_like(s2)])
+    np.testing.assert_array_equal(clf2.predict_proba(i1), _clf().fit(i1, s1).predict_proba(i1))
+
+
+class _Recorder(BaseEstimator, ClassifierMixin):
+    """Keeps the training rows it is given."""
+
+    def fit(self, X, y):
+        self.X_, self.y_ = X.copy(), y.copy()
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+
+def test_training_rows_are_whole_image_features_of_labelled_pixels():
+    # features are computed on the labels' bounding box plus halo only; the
+    # rows must still equal the whole-image features, bit for bit
+    from pixelforest.features import compute_features
+    from pixelforest.normalize import normalize_percentile
+
+    image, labels = _blobs((90, 90), seed=4)
+    s = simulate_scribbles(labels, random_state=0)
+    s[:40] = 0
+    s[40:45, 50:60], s[60:62, 60:70] = 1, 2
+    clf = PixelClassifier(SMALL, estimator=_Recorder()).fit(image, s)
+    whole = compute_features(normalize_percentile(image, 1.0, 99.8), SMALL)
+    np.testing.assert_array_equal(clf.estimator_.X_, whole[s > 0])
+    np.testing.assert_array_equal(clf.estimator_.y_, s[s > 0])
+
+
+def test_multichannel_and_3d():
+    image, labels = _blobs((48, 48), seed=5)
+    rgb = np.stack([image, image * 0.5, 255 - image], axis=-1)
+    s = simulate_scribbles(labels, random_state=0)
+    clf = _clf(channel_axis=-1).fit(rgb, s)
+    assert clf.n_channels_ == 3 and clf.n_features_in_ == 12
+    assert clf.feature_names_[4] == "intensity[ch1]"
+    assert clf.predict(rgb).shape == (48, 48)
+    vol = np.stack([image] * 30)
+    s3 = np.zeros(vol.shape, np.uint8)
+    s3[15] = s
+    clf3 = _clf().fit(vol, s3)
+    assert clf3.predict_proba(vol).shape == vol.shape + (2,)
+    assert clf3.halo_ == (12, 12, 12)
+
+
+def test_any_sklearn_classifier():
+    image, labels = _blobs()
+    s = simulate_scribbles(labels, random_state=0)
+    clf = PixelClassifier(SMALL, estimator=LogisticRegression(max_iter=500)).fit(image, s)
+    assert clf.predict(image).shape == image.shape
+    with pytest.raises(AttributeError, match="feature_importances_"):
+        clf.feature_importances_
+
+
+def test_normalize_options(trained):
+    clf, image, _ = trained
+    raw = _clf(normalize=None).fit(image, simulate_scribbles(trained[2], random_state=0,
+                                                             fraction=1.0))
+    assert raw._normalization_bounds(image[..., None]) is None
+    # percentile normalization makes the model insensitive to a brightness change
+    np.testing.assert_array_equal(clf.predict(image * 3 + 10), clf.predict(image))
+
+
+# -- bad input ----------------------------------------------------------------
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError, match="fit"):
+        _clf().predict(np.zeros((40, 40)))
+
+
+def test_labels_shape_differs():
+    image, labels = _blobs()
+    with pytest.raises(ShapeMismatchError, match="must match"):
+        _clf().fit(image, simulate_scribbles(labels)[:-1])
+
+
+def test_single_class_or_none():
+    image, _ = _blobs()
+    one = np.zeros(image.shape, np.uint8)
+    one[5:10, 5:10] = 1
+    with pytest.raises(InvalidLabelsError, match="at least two classes"):
+        _clf().fit(image, one)
+    with pytest.raises(InvalidLabelsError, match="no labelled pixels"):
+        _clf().fit(image, np.zeros(image.shape, np.uint8))
+
+
+def test_float_and_negative_labels():
+    image, labels = _blobs()
+    s = simulate_scribbles(labels)
+    with pytest.raises(InvalidLabelsError, match="astype"):
+        _clf().fit(image, s.astype(np.float32))
+    with pytest.raises(InvalidLabelsError, match="negative"):
+        _clf().fit(image, s.astype(np.int8) - 1)
+
+
+def test_channel_count_differs_at_predict(trained):
+    clf, image, labels = trained
+    with pytest.raises(ChannelMismatchError, match="trained on 1"):
+        _rgb_view(clf).predict(np.stack([image] * 2, -1))
+    rgb_clf = _clf(channel_axis=-1).fit(np.stack([image] * 3, -1), simulate_scribbles(labels))
+    with pytest.raises(ChannelMismatchError, match="trained on 3"):
+        rgb_clf.predict(np.stack([image] * 2, -1))
+
+
+def _rgb_view(clf):
+    """The trained single-channel classifier, told that images have channels last."""
+    import copy
+
+    view = copy.copy(clf)
+    view.channel_axis = -1
+    return view
+
+
+def test_training_images_with_different_channels():
+    image, labels = _blobs()
+    s = simulate_scribbles(labels)
+    with pytest.raises(ChannelMismatchError):
+        _clf(channel_axis=-1).fit([np.stack([image] * 3, -1), np.stack([image] * 2, -1)],
+                                  [s, s])
+
+
+def test_image_smaller_than_halo(trained):
+    clf = trained[0]
+    with pytest.raises(InvalidImageError, match="halo"):
+        clf.predict(np.zeros((10, 64), np.float32))
+    small = np.zeros((10, 64), np.float32)
+    lab = np.zeros(small.shape, np.uint8)
+    lab[2, :10], lab[7, :10] = 1, 2
+    with pytest.raises(InvalidImageError, match="halo"):
+        _clf().fit(small, lab)
+
+
+def test_list_lengths_differ():
+    image, labels = _blobs()
+    with pytest.raises(ValueError, match="one label"):
+        _clf().fit([image, image], [labels])
