@@ -1,0 +1,100 @@
+import json
+
+import numpy as np
+import pytest
+
+from pixelforest.annotate import simulate_scribbles
+from pixelforest.cli.main import main
+from pixelforest.io import imwrite
+from pixelforest.model_io import load_model
+
+
+@pytest.fixture()
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.zeros((64, 72), np.uint16)
+    yy, xx = np.indices(labels.shape)
+    for i, (cy, cx) in enumerate([(15, 15), (40, 20), (30, 50), (52, 55)]):
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 < 40] = i + 1
+    image = np.clip(rng.normal(30, 5, labels.shape) + 120 * (labels > 0), 0, 255).astype(np.uint8)
+    paths = {"image": tmp_path / "img.tif", "labels": tmp_path / "scribbles.tif",
+             "ref": tmp_path / "ref.tif", "model": tmp_path / "m.skops"}
+    imwrite(paths["image"], image)
+    imwrite(paths["labels"], simulate_scribbles(labels, random_state=0))
+    imwrite(paths["ref"], labels)
+    return paths, image
+
+
+def _train(paths, *extra):
+    return main(["train", str(paths["image"]), "--labels", str(paths["labels"]),
+                 "-o", str(paths["model"]), "--trees", "12", "--features", "small", *extra])
+
+
+def test_train_prints_oob_and_iou_and_saves(files, capsys):
+    paths, image = files
+    assert _train(paths, "--reference", str(paths["ref"])) == 0
+    out = capsys.readouterr().out
+    oob = float(out.split("out-of-bag score: ")[1].split()[0])
+    assert 0.9 <= oob <= 1.0
+    iou = float(out.split("IoU ")[1].split()[0])
+    assert iou > 0.7
+    clf = load_model(paths["model"])
+    assert clf.estimator_.n_estimators == 12 and clf.spec_.sigmas_for("dog")[-1] == 4.0
+    assert "top features:" in out
+
+
+def test_train_refuses_to_overwrite(files, capsys):
+    paths, _ = files
+    assert _train(paths) == 0
+    capsys.readouterr()
+    assert _train(paths) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert _train(paths, "--overwrite") == 0
+
+
+def test_train_bad_input_is_one_line(files, capsys):
+    paths, _ = files
+    code = main(["train", str(paths["image"]), "--labels", str(paths["labels"]),
+                 str(paths["labels"]), "-o", str(paths["model"])])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "one --labels file per image" in err
+    float_labels = paths["labels"].with_name("float.tif")
+    imwrite(float_labels, np.ones((64, 72), np.float32))
+    code = main(["train", str(paths["image"]), "--labels", str(float_labels),
+                 "-o", str(paths["model"])])
+    err = capsys.readouterr().err
+    assert code == 2 and "astype" in err and not paths["model"].exists()
+    code = _train(paths, "--features", "huge")
+    assert code == 2 and "choose from" in capsys.readouterr().err
+
+
+def test_info(files, capsys):
+    paths, _ = files
+    _train(paths)
+    capsys.readouterr()
+    assert main(["info", str(paths["model"])]) == 0
+    out = capsys.readouterr().out
+    for word in ("created", "scikit-learn", "classes     [1, 2]", "1 channel(s)",
+                 "top features:", "dog(sigma="):
+        assert word in out
+    assert main(["info", str(paths["model"]), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["classes"] == [1, 2] and info["features"]["families"][0] == "intensity"
+
+
+def test_info_refuses_pickle(tmp_path, capsys):
+    bad = tmp_path / "bad.skops"
+    bad.write_bytes(b"\x80\x04K\x01.")
+    assert main(["info", str(bad)]) == 2
+    assert "pickle" in capsys.readouterr().err
+
+
+def test_features(capsys):
+    assert main(["features"]) == 0
+    out = capsys.readouterr().out
+    for name in ("intensity", "gaussian", "dog", "log", "gradient", "hessian", "structure",
+                 "default", "small", "large"):
+        assert f"  {name} " in out
+    assert main(["features", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["presets"]) >= {"default", "small", "large"}
