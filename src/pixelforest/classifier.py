@@ -307,7 +307,9 @@ class PixelClassifier(BaseEstimator):
         images, labels = _as_list(images, labels)
         single = len(images) == 1
         estimator = self._make_estimator()
-        X_parts, y_parts = [], []
+        # pass 1: check every input and count the labelled pixels (cheap), so
+        # that pass 2 writes the labelled rows straight into one array
+        checked = []
         n_channels = ndim = None
         for i, (image, lab) in enumerate(zip(images, labels)):
             idx = None if single else i
@@ -329,30 +331,36 @@ class PixelClassifier(BaseEstimator):
                 )
             lab = _check_labels(lab, spatial, index=idx)
             _check_fits_halo(spatial, halo, name=name)
-            mask = lab > 0
-            if not mask.any():
-                continue
-            box = _bbox_with_halo(mask, halo)
-            bounds = self._bounds(image_cl, spec)
-            feats = self._features(image_cl[box], bounds, spec)
-            sel = mask[box]
-            X_parts.append(feats[sel])
-            y_parts.append(lab[box][sel])
-            del feats
-        if not y_parts:
+            n_labelled = int(np.count_nonzero(lab))
+            if n_labelled:
+                checked.append((image_cl, lab, n_labelled))
+        if not checked:
             raise InvalidLabelsError(
                 "the labels hold no labelled pixels (all 0); paint at least two classes, "
                 "e.g. 1 = background and 2 = foreground."
             )
-        y = np.concatenate(y_parts)
-        classes = np.unique(y)
+        classes = np.unique(np.concatenate([np.unique(lab[lab > 0]) for _, lab, _ in checked]))
         if classes.size < 2:
             raise InvalidLabelsError(
                 f"the labels hold a single class ({classes[0]}); paint at least two classes, "
                 "e.g. 1 = background and 2 = foreground."
             )
-        X = np.concatenate(X_parts)
-        del X_parts
+        # pass 2: one image at a time, features of the labels' bounding box
+        # (plus halo) only; keep the labelled rows, drop the stack
+        total = sum(n for _, _, n in checked)
+        X = np.empty((total, spec.n_features(n_channels, ndim)), dtype=np.float32)
+        y = np.empty(total, dtype=np.result_type(*[lab.dtype for _, lab, _ in checked]))
+        pos = 0
+        for image_cl, lab, n_labelled in checked:
+            mask = lab > 0
+            box = _bbox_with_halo(mask, halo)
+            bounds = self._bounds(image_cl, spec)
+            feats = self._features(image_cl[box], bounds, spec)
+            sel = mask[box]
+            X[pos:pos + n_labelled] = feats[sel]
+            y[pos:pos + n_labelled] = lab[box][sel]
+            pos += n_labelled
+            del feats, sel, mask
         estimator.fit(X, y)
         self.spec_ = spec
         self.classes_ = classes
