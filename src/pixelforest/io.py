@@ -341,6 +341,9 @@ class _TiffBlocks:
             if not isinstance(z, zarr.Array):  # multi-level store: pick the level
                 z = z[str(level)]
             self.shape, self.dtype, self.chunks = z.shape, z.dtype, z.chunks
+        except (ValueError, OSError, KeyError, NotImplementedError, struct.error) as exc:
+            # a truncated TIFF may parse as an image with no data at all
+            raise _corrupt(path, exc, "TIFF") from exc
         finally:
             store.close()
         self.ndim = len(self.shape)
