@@ -407,12 +407,22 @@ class PixelClassifier(BaseEstimator):
             norm = apply_bounds(block_cl, bounds, clip=True, channel_axis=-1)
         return _features_channel_last(norm, spec)
 
-    def _estimator_proba(self, X):
-        """Class probabilities ``(n_pixels, n_classes)`` float32 of feature rows ``X``."""
+    def _estimator_proba(self, X, *, n_threads=None):
+        """Class probabilities ``(n_pixels, n_classes)`` float32 of feature rows ``X``.
+
+        Forests and trees go through the compiled, exact kernel of
+        :func:`pixelforest._forest.forest_predict_proba` (the estimator's own
+        ``predict_proba`` within 1e-12); any other estimator through its own
+        ``predict_proba``.  ``n_threads`` is the kernel's thread count (None:
+        all cores, see :func:`pixelforest._threads.resolve_n_threads`).
+        """
+        from ._forest import forest_predict_proba
+
         out = np.empty((X.shape[0], self.classes_.size), dtype=np.float32)
         for start in range(0, X.shape[0], _ROWS_PER_CALL):
             stop = start + _ROWS_PER_CALL
-            out[start:stop] = self.estimator_.predict_proba(X[start:stop])
+            out[start:stop] = forest_predict_proba(self.estimator_, X[start:stop],
+                                                   n_threads=n_threads)
         return out
 
     def _proba_from_block(self, block_cl, bounds):
