@@ -43,6 +43,11 @@ _ROWS_PER_CALL = 1 << 18
 
 _NORMALIZE_CHOICES = ("percentile", "minmax", None)
 
+#: Tile side (pixels, without the halo) of in-memory prediction, 2D and 3D:
+#: a tile's features (a few MB) stay in cache and bound the memory.
+_TILE_2D = 512
+_TILE_3D = 96
+
 
 def default_estimator(*, n_estimators=50, random_state=None):
     """The estimator :class:`PixelClassifier` uses when none is given.
@@ -398,14 +403,14 @@ class PixelClassifier(BaseEstimator):
         """Per-channel ``(low, high)`` of the whole channel-last image, or None."""
         return self._bounds(np.asarray(image_cl))
 
-    def _features(self, block_cl, bounds, spec):
+    def _features(self, block_cl, bounds, spec, *, crop=None):
         if bounds is None:
             norm = block_cl.astype(np.float32)
         else:
             from .normalize import apply_bounds
 
             norm = apply_bounds(block_cl, bounds, clip=True, channel_axis=-1)
-        return _features_channel_last(norm, spec)
+        return _features_channel_last(norm, spec, crop=crop)
 
     def _estimator_proba(self, X, *, n_threads=None):
         """Class probabilities ``(n_pixels, n_classes)`` float32 of feature rows ``X``.
@@ -425,18 +430,75 @@ class PixelClassifier(BaseEstimator):
                                                    n_threads=n_threads)
         return out
 
-    def _proba_from_block(self, block_cl, bounds):
-        """Probabilities of a raw channel-last block (interior exact beyond ``halo_``)."""
+    def _proba_from_block(self, block_cl, bounds, *, crop=None, n_threads=None):
+        """Probabilities of a raw channel-last block (interior exact beyond ``halo_``).
+
+        With ``crop`` (one slice per spatial axis) only the probabilities of
+        ``block_cl[crop]`` are computed and returned (features and forest on
+        those pixels only), equal bit for bit to the same pixels of the whole
+        block's result.  ``n_threads`` goes to :meth:`_estimator_proba`.
+        """
         self._check_fitted()
         block_cl = np.asarray(block_cl)
-        feats = self._features(block_cl, bounds, self.spec_)
+        feats = self._features(block_cl, bounds, self.spec_, crop=crop)
         shape = feats.shape[:-1]
         X = feats.reshape(-1, feats.shape[-1])
-        proba = self._estimator_proba(X)
+        proba = self._estimator_proba(X, n_threads=n_threads)
         del feats, X
         return proba.reshape(shape + (self.classes_.size,))
 
     # -- prediction ----------------------------------------------------------
+    def _predict_tiles(self, image_cl, emit, *, tile=None, n_threads=None):
+        """Call ``emit(slices, proba)`` for every tile of a checked channel-last image.
+
+        The image is cut into tiles of :data:`_TILE_2D` (2D) or
+        :data:`_TILE_3D` (3D) pixels per side; each is read with a margin of
+        ``halo_`` pixels and turned into the probabilities of its own pixels
+        by :meth:`_proba_from_block` (features and forest of that tile
+        only, so memory stays bounded and a tile's features stay in cache).
+        The result equals the whole image's, bit for bit.  Tiles run on one
+        thread pool of :func:`pixelforest._threads.resolve_n_threads`
+        threads, each tile's forest on one thread; a single tile gives all
+        threads to the forest instead.
+        """
+        import concurrent.futures
+        import itertools
+
+        from ._threads import resolve_n_threads
+
+        bounds = self._normalization_bounds(image_cl)
+        spatial = image_cl.shape[:-1]
+        if tile is None:
+            tile = _TILE_2D if len(spatial) == 2 else _TILE_3D
+        tile = (int(tile),) * len(spatial) if np.isscalar(tile) else tuple(tile)
+        starts = [range(0, n, t) for n, t in zip(spatial, tile)]
+        tiles = list(itertools.product(*starts))
+        n_workers = min(resolve_n_threads(n_threads), len(tiles))
+        kernel_threads = 1 if n_workers > 1 else resolve_n_threads(n_threads)
+
+        def work(origin):
+            block, crop, where = [], [], []
+            for lo, t, h, n in zip(origin, tile, self.halo_, spatial):
+                hi = min(lo + t, n)
+                a, b = max(lo - h, 0), min(hi + h, n)
+                block.append(slice(a, b))
+                crop.append(slice(lo - a, hi - a))
+                where.append(slice(lo, hi))
+            proba = self._proba_from_block(image_cl[tuple(block)], bounds, crop=tuple(crop),
+                                           n_threads=kernel_threads)
+            emit(tuple(where), proba)
+
+        if n_workers == 1:
+            for origin in tiles:
+                work(origin)
+            return
+        pool = concurrent.futures.ThreadPoolExecutor(n_workers, thread_name_prefix="pf-tile")
+        try:
+            for future in [pool.submit(work, origin) for origin in tiles]:
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def _check_predict_image(self, image):
         self._check_fitted()
         image_cl, n_channels = self._check_image(image)
@@ -476,7 +538,13 @@ class PixelClassifier(BaseEstimator):
             Bad image, or one not larger than ``halo_``.
         """
         image_cl = self._check_predict_image(image)
-        return self._proba_from_block(image_cl, self._normalization_bounds(image_cl))
+        out = np.empty(image_cl.shape[:-1] + (self.classes_.size,), dtype=np.float32)
+
+        def emit(where, proba):
+            out[where] = proba
+
+        self._predict_tiles(image_cl, emit)
+        return out
 
     def predict(self, image):
         """Per-pixel class labels (the training class values).
@@ -491,8 +559,14 @@ class PixelClassifier(BaseEstimator):
         labels : ndarray, spatial shape of ``image``
             ``classes_[argmax(predict_proba(image), axis=-1)]``.
         """
-        proba = self.predict_proba(image)
-        return self.classes_[np.argmax(proba, axis=-1)]
+        image_cl = self._check_predict_image(image)
+        out = np.empty(image_cl.shape[:-1], dtype=self.classes_.dtype)
+
+        def emit(where, proba):
+            out[where] = self.classes_[np.argmax(proba, axis=-1)]
+
+        self._predict_tiles(image_cl, emit)
+        return out
 
     # -- inspection ----------------------------------------------------------
     @property

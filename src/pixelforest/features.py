@@ -436,28 +436,53 @@ def _gaussian_filter(image, sigma_px, order):
                                truncate=_TRUNCATE, output=np.float32)
 
 
-def _channel_features(channel, spec, ndim, out, start):
-    """Write the features of one float32 channel into ``out[..., start:]``."""
+def _grow(crop, margin, shape):
+    """``crop`` (pairs ``(lo, hi)`` per axis) grown by ``margin``, clipped to ``shape``."""
+    return tuple((max(lo - m, 0), min(hi + m, n)) for (lo, hi), m, n in zip(crop, margin, shape))
+
+
+def _filtered(arr, crop, sigma_px, order=0):
+    """Gaussian (derivative) of ``arr`` at the pixels of ``crop`` only.
+
+    The filter runs on ``crop`` grown by the kernel radius (clipped to the
+    array, where scipy reflects the same border), so the result equals
+    ``_gauss(arr, sigma_px, order)[crop]`` bit for bit at a fraction of the
+    cost when ``crop`` is smaller than ``arr``.
+    """
+    region = _grow(crop, [_radius(s) for s in sigma_px], arr.shape)
+    sub = arr[tuple(slice(a, b) for a, b in region)]
+    res = _gauss(sub, sigma_px, order)
+    return res[tuple(slice(lo - a, hi - a) for (lo, hi), (a, _) in zip(crop, region))]
+
+
+def _channel_features(channel, spec, ndim, out, start, crop=None):
+    """Write the features of one float32 channel into ``out[..., start:]``.
+
+    ``crop`` (pairs ``(lo, hi)`` per axis, default the whole channel) is the
+    region whose features are written; ``out`` has its shape.  Each filter
+    reads only the pixels it needs around ``crop`` (its own radius), and
+    each Gaussian smoothing is computed once and shared by the families.
+    """
     from skimage.feature import hessian_matrix_eigvals
 
+    if crop is None:
+        crop = tuple((0, n) for n in channel.shape)
     col = start
     spacing = spec.spacing or (1.0,) * ndim
     smooth_cache, second_cache = {}, {}
 
     def smooth(sigma):
         if sigma not in smooth_cache:
-            smooth_cache[sigma] = _gauss(channel, spec._sigma_px(sigma, ndim))
+            smooth_cache[sigma] = _filtered(channel, crop, spec._sigma_px(sigma, ndim))
         return smooth_cache[sigma]
 
-    def derivative(sigma, order):
-        return _gauss(channel, spec._sigma_px(sigma, ndim), order)
-
-    def first(sigma):
+    def first(sigma, region=crop):
         grads = []
         for ax in range(ndim):
             order = [0] * ndim
             order[ax] = 1
-            grads.append(derivative(sigma, order) / np.float32(spacing[ax]))
+            grad = _filtered(channel, region, spec._sigma_px(sigma, ndim), order)
+            grads.append(grad / np.float32(spacing[ax]))
         return grads
 
     def second(sigma):  # upper triangle of the Hessian, row-major (skimage's order)
@@ -468,37 +493,44 @@ def _channel_features(channel, spec, ndim, out, start):
                     order = [0] * ndim
                     order[i] += 1
                     order[j] += 1
-                    elems.append(derivative(sigma, order) / np.float32(spacing[i] * spacing[j]))
+                    elem = _filtered(channel, crop, spec._sigma_px(sigma, ndim), order)
+                    elems.append(elem / np.float32(spacing[i] * spacing[j]))
             second_cache[sigma] = elems
         return second_cache[sigma]
 
-    def family(fam, sigma):
+    def family(fam, sigma, dst):
         if fam == "gaussian":
-            return [smooth(sigma)]
-        if fam == "dog":
-            return [smooth(sigma * _DOG_RATIO) - smooth(sigma)]
-        if fam == "gradient":
-            return [np.sqrt(sum(g * g for g in first(sigma)))]
-        if fam == "log":
+            dst[..., 0] = smooth(sigma)
+        elif fam == "dog":
+            np.subtract(smooth(sigma * _DOG_RATIO), smooth(sigma), out=dst[..., 0])
+        elif fam == "gradient":
+            dst[..., 0] = np.sqrt(sum(g * g for g in first(sigma)))
+        elif fam == "log":
             elems = second(sigma)
             diag = [elems[k] for k in _diag_indices(ndim)]
-            return [sum(diag[1:], diag[0].copy())]
-        if fam == "hessian":
-            return list(hessian_matrix_eigvals(second(sigma)))
-        # structure tensor: gradient at the inner scale, averaged at sigma
-        grads = first(sigma * _STRUCTURE_INNER)
-        px = spec._sigma_px(sigma, ndim)
-        tensor = [_gauss(grads[i] * grads[j], px) for i in range(ndim) for j in range(i, ndim)]
-        return list(hessian_matrix_eigvals(tensor))
+            dst[..., 0] = sum(diag[1:], diag[0].copy())
+        elif fam == "hessian":
+            for k, eig in enumerate(hessian_matrix_eigvals(second(sigma))):
+                dst[..., k] = eig
+        else:  # structure tensor: gradient at the inner scale, averaged at sigma
+            px = spec._sigma_px(sigma, ndim)
+            # the gradients are needed around crop as far as the averaging reaches
+            region = _grow(crop, [_radius(s) for s in px], channel.shape)
+            grads = first(sigma * _STRUCTURE_INNER, region)
+            inner = tuple((lo - a, hi - a) for (lo, hi), (a, _) in zip(crop, region))
+            tensor = [_filtered(grads[i] * grads[j], inner, px)
+                      for i in range(ndim) for j in range(i, ndim)]
+            for k, eig in enumerate(hessian_matrix_eigvals(tensor)):
+                dst[..., k] = eig
 
     if "intensity" in spec.families:
-        out[..., col] = channel
+        out[..., col] = channel[tuple(slice(lo, hi) for lo, hi in crop)]
         col += 1
     for fam in spec.families:
+        width = ndim if fam in _EIGEN_FAMILIES else 1
         for sigma in spec.sigmas_for(fam):
-            for arr in family(fam, sigma):
-                out[..., col] = arr
-                col += 1
+            family(fam, sigma, out[..., col:col + width])
+            col += width
     return col
 
 
@@ -513,20 +545,32 @@ def _diag_indices(ndim):
     return idx
 
 
-def _features_channel_last(image_cl, spec):
+def _features_channel_last(image_cl, spec, *, crop=None):
     """Feature stack of a channel-last float image, no checks (block API).
 
     ``image_cl`` has shape ``(spatial..., C)``; the result has shape
     ``(spatial..., C * F)`` float32, in the order of ``spec.feature_names(C)``.
     Works on any block, however small: border handling is scipy's reflect.
+    With ``crop`` (one slice per spatial axis) only the features of
+    ``image_cl[crop]`` are computed, equal bit for bit to
+    ``_features_channel_last(image_cl, spec)[crop]`` (each filter reads the
+    block around the crop as far as its own radius).
     """
     ndim = image_cl.ndim - 1
     n_channels = image_cl.shape[-1]
     n_per_channel = spec.n_features(1, ndim)
-    out = np.empty(image_cl.shape[:-1] + (n_channels * n_per_channel,), dtype=np.float32)
+    spatial = image_cl.shape[:-1]
+    if crop is None:
+        crop = tuple((0, n) for n in spatial)
+    else:
+        crop = tuple(s.indices(n)[:2] for s, n in zip(crop, spatial))
+    shape = tuple(hi - lo for lo, hi in crop)
+    out = np.empty(shape + (n_channels * n_per_channel,), dtype=np.float32)
     for c in range(n_channels):
-        channel = np.ascontiguousarray(image_cl[..., c], dtype=np.float32)
-        _channel_features(channel, spec, ndim, out, c * n_per_channel)
+        channel = image_cl[..., c]
+        if channel.dtype != np.float32 or not channel.flags.c_contiguous:
+            channel = np.ascontiguousarray(channel, dtype=np.float32)
+        _channel_features(channel, spec, ndim, out, c * n_per_channel, crop)
     return out
 
 
