@@ -256,3 +256,72 @@ def test_list_lengths_differ():
     image, labels = _blobs()
     with pytest.raises(ValueError, match="one label"):
         _clf().fit([image, image], [labels])
+
+
+def test_compiled_forest_equals_sklearn_on_a_real_image():
+    from pixelforest import datasets
+
+    if "PIXELFOREST_DATA_DIR" not in __import__("os").environ:
+        pytest.skip("PIXELFOREST_DATA_DIR is not set")
+    image, labels = datasets.load_sample(datasets.list_samples(kind="fluorescence")[0])
+    scribbles = simulate_scribbles(labels, random_state=0)
+    clf = PixelClassifier(estimator=default_estimator(n_estimators=20)).fit(image, scribbles)
+    proba = clf.predict_proba(image)
+    image_cl = image[..., None]
+    feats = clf._features(image_cl, clf._normalization_bounds(image_cl), clf.spec_)
+    expected = clf.estimator_.predict_proba(feats.reshape(-1, feats.shape[-1]))
+    np.testing.assert_allclose(proba.reshape(-1, 2), expected, rtol=0, atol=1e-6)
+    # the compiled kernel ran (its cache holds the fitted forest)
+    from pixelforest import _forest
+
+    assert clf.estimator_ in _forest._CACHE
+
+
+@pytest.mark.parametrize("shape,tile", [((67, 95), 20), ((67, 95), (31, 17)), ((70, 61), 500),
+                                        ((21, 33, 26), 9)])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_tiled_in_memory_prediction_is_bit_identical(shape, tile, n_threads):
+    ndim = len(shape)
+    image, labels = _blobs(shape[-2:], seed=2)
+    if ndim == 3:
+        image = np.stack([np.roll(image, k, axis=0) for k in range(shape[0])])
+        labels = np.stack([np.roll(labels, k, axis=0) for k in range(shape[0])])
+    image = image[tuple(slice(0, n) for n in shape)]
+    labels = labels[tuple(slice(0, n) for n in shape)]
+    scribbles = simulate_scribbles(labels, random_state=0, fraction=1.0)
+    clf = _clf().fit(image, scribbles)
+    image_cl = image[..., None]
+    whole = clf._proba_from_block(image_cl, clf._normalization_bounds(image_cl))
+    out = np.full(shape + (2,), np.nan, np.float32)
+    seen = np.zeros(shape, int)
+
+    def emit(where, proba):
+        out[where] = proba
+        seen[where] += 1
+
+    clf._predict_tiles(image_cl, emit, tile=tile, n_threads=n_threads)
+    assert np.all(seen == 1)  # every pixel exactly once
+    np.testing.assert_array_equal(out, whole)
+    np.testing.assert_array_equal(clf.predict_proba(image), whole)
+    np.testing.assert_array_equal(clf.predict(image), clf.classes_[np.argmax(whole, axis=-1)])
+
+
+def test_block_crop_gives_the_same_pixels(trained):
+    clf, image, _ = trained
+    image_cl = image[..., None]
+    bounds = clf._normalization_bounds(image_cl)
+    whole = clf._proba_from_block(image_cl, bounds)
+    crop = (slice(3, 41), slice(17, 64))
+    np.testing.assert_array_equal(clf._proba_from_block(image_cl, bounds, crop=crop),
+                                  whole[crop])
+
+
+def test_errors_in_a_tile_propagate(trained, monkeypatch):
+    clf, image, _ = trained
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("tile failed")
+
+    monkeypatch.setattr(clf, "_proba_from_block", broken)
+    with pytest.raises(RuntimeError, match="tile failed"):
+        clf._predict_tiles(image[..., None], lambda *a: None, tile=16, n_threads=2)
