@@ -46,8 +46,11 @@ import numpy as np
 METHODS = ("otsu", "kmeans", "skimage", "pixelforest")
 
 
-def score_image(name, seed):
-    """IoU of every method on one sample image with scribbles of ``seed``."""
+def score_image(name, seed, features=None):
+    """IoU of every method on one sample image with scribbles of ``seed``.
+
+    ``features`` is passed to ``PixelClassifier`` (None: its default).
+    """
     from functools import partial
 
     from skimage.feature import multiscale_basic_features
@@ -86,7 +89,7 @@ def score_image(name, seed):
     del feats
 
     t = time.perf_counter()
-    clf = PixelClassifier(channel_axis=channel_axis).fit(image, scribbles)
+    clf = PixelClassifier(features, channel_axis=channel_axis).fit(image, scribbles)
     scores["pixelforest"] = iou(clf.predict(image) == 2, ref)
     times["pixelforest"] = time.perf_counter() - t
     return scores, times
@@ -99,6 +102,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="scribble seeds; scores are averaged over them (default: 0)")
     parser.add_argument("--per-image", action="store_true", help="print every image's IoU")
+    parser.add_argument("--features", default=None, metavar="PRESET",
+                        help="pixelforest feature preset to compare (default: its default)")
     args = parser.parse_args(argv)
 
     from pixelforest.datasets import list_samples, sample_info
@@ -108,13 +113,14 @@ def main(argv=None):
         names = (list_samples("fluorescence")[:6] + list_samples("brightfield")[:1]
                  + list_samples("histology")[:2])
     by_kind = collections.defaultdict(lambda: collections.defaultdict(list))
+    worst = {}
     total_time = collections.Counter()
     start = time.perf_counter()
     for name in names:
         kind = sample_info(name)["kind"]
         per_seed = collections.defaultdict(list)
         for seed in args.seeds:
-            scores, times = score_image(name, seed)
+            scores, times = score_image(name, seed, args.features)
             for m in METHODS:
                 per_seed[m].append(scores[m])
                 total_time[m] += times[m]
@@ -122,6 +128,8 @@ def main(argv=None):
             value = float(np.mean(per_seed[m]))
             by_kind[kind][m].append(value)
             by_kind["all"][m].append(value)
+            if kind == "fluorescence" and value < worst.get(m, (None, np.inf))[1]:
+                worst[m] = (name, value)
         if args.per_image:
             print(f"{name} {kind:<13}" + "".join(f" {m} {np.mean(per_seed[m]):.3f}"
                                                   for m in METHODS), flush=True)
@@ -134,6 +142,9 @@ def main(argv=None):
     for m in METHODS:
         print(f"{m:<12}" + "".join(f"{means[m][k]:>20.3f}" for k in kinds)
               + f"{total_time[m]:>10.1f}")
+    if worst:
+        print("worst fluorescence image: " + ", ".join(
+            f"{m} {worst[m][1]:.3f} ({worst[m][0]})" for m in METHODS))
     pf = means["pixelforest"]
     gap_sk = pf["all"] - (means["skimage"]["all"] + 0.05)
     print(f"\ntarget 1: pixelforest - (skimage + 0.05), all images: {gap_sk:+.3f} "
