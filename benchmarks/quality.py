@@ -46,10 +46,10 @@ import numpy as np
 METHODS = ("otsu", "kmeans", "skimage", "pixelforest")
 
 
-def score_image(name, seed, features=None):
+def score_image(name, seed, pf_features=None):
     """IoU of every method on one sample image with scribbles of ``seed``.
 
-    ``features`` is passed to ``PixelClassifier`` (None: its default).
+    ``pf_features`` is passed to ``PixelClassifier`` (None: its default).
     """
     from functools import partial
 
@@ -89,7 +89,7 @@ def score_image(name, seed, features=None):
     del feats
 
     t = time.perf_counter()
-    clf = PixelClassifier(features, channel_axis=channel_axis).fit(image, scribbles)
+    clf = PixelClassifier(pf_features, channel_axis=channel_axis).fit(image, scribbles)
     scores["pixelforest"] = iou(clf.predict(image) == 2, ref)
     times["pixelforest"] = time.perf_counter() - t
     return scores, times
