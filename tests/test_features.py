@@ -193,3 +193,22 @@ def test_crop_equals_whole_block_bit_for_bit(spec, shape):
         part = _features_channel_last(image, spec, crop=crop)
         assert part.shape == whole[crop].shape
         np.testing.assert_array_equal(part, whole[crop])
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("shape", [(53, 71), (17, 29, 23)])
+def test_pieces_and_threads_give_the_same_numbers(monkeypatch, shape, n_threads):
+    # a large region is computed piece by piece (on threads): same bits
+    import pixelforest.features as features
+
+    spec = FeatureSpec(families=("intensity", "gaussian", "dog", "gradient", "structure"),
+                       sigmas=(0.7, 2.0))
+    image = _rng_image(shape, seed=4)[..., None]
+    whole = _features_channel_last(image, spec)
+    monkeypatch.setattr(features, "_PIECE_2D", 16)
+    monkeypatch.setattr(features, "_PIECE_3D", 7)
+    np.testing.assert_array_equal(_features_channel_last(image, spec, n_threads=n_threads),
+                                  whole)
+    crop = tuple(slice(3, n - 2) for n in shape)
+    np.testing.assert_array_equal(
+        _features_channel_last(image, spec, crop=crop, n_threads=n_threads), whole[crop])

@@ -35,12 +35,16 @@ spatial axis.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import itertools
 import math
 import numbers
+import threading
 
 import numpy as np
 
+from ._threads import resolve_n_threads
 from ._validation import check_channel_axis, check_image, to_channel_last
 from .errors import InvalidImageError, InvalidParameterError
 
@@ -556,7 +560,17 @@ def _diag_indices(ndim):
     return idx
 
 
-def _features_channel_last(image_cl, spec, *, crop=None):
+#: Side (pixels) of the pieces a large feature stack is computed in: one
+#: piece's smoothings stay in cache, and pieces run on several threads.
+_PIECE_2D = 512
+_PIECE_3D = 96
+
+#: One caller at a time gets the thread pool (no oversubscription when
+#: several threads, e.g. dask's, compute features at once).
+_POOL_LOCK = threading.Lock()
+
+
+def _features_channel_last(image_cl, spec, *, crop=None, n_threads=None):
     """Feature stack of a channel-last float image, no checks (block API).
 
     ``image_cl`` has shape ``(spatial..., C)``; the result has shape
@@ -566,6 +580,12 @@ def _features_channel_last(image_cl, spec, *, crop=None):
     ``image_cl[crop]`` are computed, equal bit for bit to
     ``_features_channel_last(image_cl, spec)[crop]`` (each filter reads the
     block around the crop as far as its own radius).
+
+    A region larger than :data:`_PIECE_2D` (:data:`_PIECE_3D` in 3D) pixels
+    per side is computed piece by piece the same way (cache-friendly, the
+    same numbers), the pieces on a thread pool of
+    :func:`pixelforest._threads.resolve_n_threads` threads (``n_threads``)
+    when no other caller holds it.
     """
     ndim = image_cl.ndim - 1
     n_channels = image_cl.shape[-1]
@@ -577,11 +597,35 @@ def _features_channel_last(image_cl, spec, *, crop=None):
         crop = tuple(s.indices(n)[:2] for s, n in zip(crop, spatial))
     shape = tuple(hi - lo for lo, hi in crop)
     out = np.empty(shape + (n_channels * n_per_channel,), dtype=np.float32)
+    channels = []
     for c in range(n_channels):
         channel = image_cl[..., c]
         if channel.dtype != np.float32 or not channel.flags.c_contiguous:
             channel = np.ascontiguousarray(channel, dtype=np.float32)
-        _channel_features(channel, spec, ndim, out, c * n_per_channel, crop)
+        channels.append(channel)
+    side = _PIECE_2D if ndim == 2 else _PIECE_3D
+    pieces = list(itertools.product(*[range(lo, hi, side) for lo, hi in crop]))
+
+    def work(origin):
+        piece = tuple((a, min(a + side, hi)) for a, (_, hi) in zip(origin, crop))
+        dst = out[tuple(slice(a - lo, b - lo) for (a, b), (lo, _) in zip(piece, crop))]
+        for c, channel in enumerate(channels):
+            _channel_features(channel, spec, ndim, dst, c * n_per_channel, piece)
+
+    n = min(len(pieces), resolve_n_threads(n_threads)) if len(pieces) > 1 else 1
+    if n > 1 and _POOL_LOCK.acquire(blocking=False):
+        try:
+            pool = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="pf-features")
+            try:
+                for future in [pool.submit(work, origin) for origin in pieces]:
+                    future.result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            _POOL_LOCK.release()
+    else:
+        for origin in pieces:
+            work(origin)
     return out
 
 
