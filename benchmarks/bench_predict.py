@@ -117,6 +117,7 @@ def child(task, method, workdir, repeats):
     image, ref, scribbles = data["image"], data["ref"], data["scribbles"]
     result = {}
     if method == "peer":
+        import sklearn.ensemble  # noqa: F401  (imported before the baseline)
         from skimage.future import fit_segmenter, predict_segmenter
 
         features = peer_features()
@@ -142,6 +143,9 @@ def child(task, method, workdir, repeats):
             seconds, pred = _best(run, repeats)
             result["iou"] = iou_foreground(pred, ref)
     else:
+        import sklearn.ensemble  # noqa: F401  (imported before the baseline)
+
+        import pixelforest._forest  # noqa: F401  (numba, imported before the baseline)
         from pixelforest import PixelClassifier
         from pixelforest.model_io import load_model, save_model
 
