@@ -61,7 +61,17 @@ def default_estimator(*, n_estimators=50, random_state=None):
     trees stop after one or two splits and ``max_depth``,
     ``min_samples_leaf`` (5 vs 1), class weighting and 100 vs 50 trees
     change the mean IoU by less than 0.005; what matters is the feature
-    set (see :class:`~pixelforest.features.FeatureSpec`).  A Gaussian
+    set (see :class:`~pixelforest.features.FeatureSpec`) and where the
+    splits sit in the wide gap the scribbles leave between the classes.
+    scikit-learn puts them at the midpoint, which makes bright objects too
+    large; so when :class:`PixelClassifier` uses this default (its
+    ``estimator=None``), it moves each split, after fitting, to Otsu's
+    threshold of unlabelled pixels of the training images, within the gap
+    (labelled pixels are classified as before; see
+    :meth:`PixelClassifier.fit`).  Measured over scribble seeds 0-4, mean
+    IoU of the 20 fluorescence images 0.833 -> 0.844 (Otsu 0.835, worst
+    image 0.66 -> 0.71), histology unchanged, the 4 bright-field images
+    0.44 -> 0.40 (nuclei there are dark on a textured background).  A Gaussian
     smoothing of the probabilities (sigma 1 or 2 px) changed it by less
     than 0.005 too, so none is applied.  Also measured and not adopted
     (mean IoU of the 20 fluorescence images): one or two rounds of
@@ -147,6 +157,53 @@ def _check_labels(labels, spatial_shape, *, index):
             "pixels and positive integers 1, 2, ... for classes."
         )
     return arr
+
+
+#: Unlabelled pixels (in all, over the training images) that place the
+#: default forest's splits (see :func:`_place_splits`).
+_SPLIT_SAMPLE = 50_000
+
+#: Fewest unlabelled pixels at a split for Otsu's threshold to move it.
+_SPLIT_MIN_PIXELS = 10
+
+
+def _place_splits(forest, X, U):
+    """Move each split of a fitted forest into the valley of the unlabelled pixels.
+
+    At a split node on feature ``f``, the labelled rows that reach it leave a
+    gap ``[a, b)``: ``a`` the largest value of ``f`` sent left, ``b`` the
+    smallest sent right.  Any threshold in the gap classifies every labelled
+    row the same; scikit-learn takes the midpoint.  Scribbles lie well
+    inside objects and well away from them, so the midpoint sits far from
+    the real outline (bright objects come out too large).  This moves the
+    threshold to Otsu's threshold of the unlabelled rows ``U`` that reach
+    the node (the valley between their two modes), clipped into the gap:
+    the labelled rows are classified exactly as before.  Splits reached by
+    fewer than ``_SPLIT_MIN_PIXELS`` unlabelled rows, or on a constant
+    feature among them, keep their threshold.
+
+    ``forest`` is modified in place (its trees' ``tree_.threshold``).
+    """
+    from skimage.filters import threshold_otsu
+
+    for tree in forest.estimators_:
+        t = tree.tree_
+        feature, threshold = t.feature, t.threshold
+        left, right = t.children_left, t.children_right
+        px = tree.decision_path(X).tocsc()
+        pu = tree.decision_path(U).tocsc()
+        for node in np.flatnonzero(left >= 0):
+            f = feature[node]
+            rows_left = px.indices[px.indptr[left[node]]:px.indptr[left[node] + 1]]
+            rows_right = px.indices[px.indptr[right[node]]:px.indptr[right[node] + 1]]
+            if rows_left.size == 0 or rows_right.size == 0:
+                continue
+            a, b = float(X[rows_left, f].max()), float(X[rows_right, f].min())
+            u = U[pu.indices[pu.indptr[node]:pu.indptr[node + 1]], f]
+            if not a < b or u.size < _SPLIT_MIN_PIXELS or u.min() == u.max():
+                continue
+            threshold[node] = min(max(float(threshold_otsu(u)), a), np.nextafter(b, a))
+    return forest
 
 
 def _bbox_with_halo(mask, halo):
@@ -295,6 +352,18 @@ class PixelClassifier(BaseEstimator):
         the labelled rows are kept and the stack is dropped, so training on
         many images needs about the memory of one.
 
+        With the default estimator (``estimator=None``), the stack is
+        computed on each whole training image instead, and a seeded sample
+        of its pixels (50 000 over all the images) is kept too: after
+        fitting, every split of the forest moves to Otsu's threshold of the
+        sampled pixels that reach it, kept inside the gap between the
+        labelled values on either side, so every labelled pixel is
+        classified as before while the outline follows the valley between
+        object and background in the image itself rather than the midpoint
+        between scribbles (see :func:`default_estimator`).  Memory: one
+        whole image's stack at a time, plus 50 000 x ``n_features_in_``
+        float32 (2 MB for the default features of one channel).
+
         Parameters
         ----------
         images : ndarray or sequence of ndarray
@@ -364,22 +433,39 @@ class PixelClassifier(BaseEstimator):
                 "e.g. 1 = background and 2 = foreground."
             )
         # pass 2: one image at a time, features of the labels' bounding box
-        # (plus halo) only; keep the labelled rows, drop the stack
+        # (plus halo) only; keep the labelled rows, drop the stack.  The
+        # default forest also samples unlabelled pixels of each whole image
+        # (seeded) to place its splits
         total = sum(n for _, _, n in checked)
-        X = np.empty((total, spec.n_features(n_channels, ndim)), dtype=np.float32)
+        n_features = spec.n_features(n_channels, ndim)
+        X = np.empty((total, n_features), dtype=np.float32)
         y = np.empty(total, dtype=np.result_type(*[lab.dtype for _, lab, _ in checked]))
+        place_splits = self.estimator is None
+        if place_splits:
+            seed = int(estimator.get_params()["random_state"])
+            per_image = -(-_SPLIT_SAMPLE // len(checked))
+            unlabelled = []
         pos = 0
-        for image_cl, lab, n_labelled in checked:
+        for i, (image_cl, lab, n_labelled) in enumerate(checked):
             mask = lab > 0
-            box = _bbox_with_halo(mask, halo)
+            box = (tuple(slice(None) for _ in range(ndim)) if place_splits
+                   else _bbox_with_halo(mask, halo))
             bounds = self._bounds(image_cl, spec)
             feats = self._features(image_cl[box], bounds, spec)
             sel = mask[box]
             X[pos:pos + n_labelled] = feats[sel]
             y[pos:pos + n_labelled] = lab[box][sel]
             pos += n_labelled
+            if place_splits:
+                flat = feats.reshape(-1, n_features)
+                rng = np.random.default_rng([seed, i])
+                pick = rng.choice(flat.shape[0], min(per_image, flat.shape[0]), replace=False)
+                unlabelled.append(flat[np.sort(pick)])
+                del flat
             del feats, sel, mask
         estimator.fit(X, y)
+        if place_splits:
+            _place_splits(estimator, X, np.concatenate(unlabelled))
         self.spec_ = spec
         self.classes_ = classes
         self.n_channels_ = int(n_channels)
@@ -409,14 +495,14 @@ class PixelClassifier(BaseEstimator):
         """Per-channel ``(low, high)`` of the whole channel-last image, or None."""
         return self._bounds(np.asarray(image_cl))
 
-    def _features(self, block_cl, bounds, spec, *, crop=None):
+    def _features(self, block_cl, bounds, spec, *, crop=None, n_threads=None):
         if bounds is None:
             norm = block_cl.astype(np.float32)
         else:
             from .normalize import apply_bounds
 
             norm = apply_bounds(block_cl, bounds, clip=True, channel_axis=-1)
-        return _features_channel_last(norm, spec, crop=crop)
+        return _features_channel_last(norm, spec, crop=crop, n_threads=n_threads)
 
     def _estimator_proba(self, X, *, n_threads=None):
         """Class probabilities ``(n_pixels, n_classes)`` float32 of feature rows ``X``.
@@ -442,11 +528,12 @@ class PixelClassifier(BaseEstimator):
         With ``crop`` (one slice per spatial axis) only the probabilities of
         ``block_cl[crop]`` are computed and returned (features and forest on
         those pixels only), equal bit for bit to the same pixels of the whole
-        block's result.  ``n_threads`` goes to :meth:`_estimator_proba`.
+        block's result.  ``n_threads`` bounds the threads of the features and
+        of :meth:`_estimator_proba` (None: all cores).
         """
         self._check_fitted()
         block_cl = np.asarray(block_cl)
-        feats = self._features(block_cl, bounds, self.spec_, crop=crop)
+        feats = self._features(block_cl, bounds, self.spec_, crop=crop, n_threads=n_threads)
         shape = feats.shape[:-1]
         X = feats.reshape(-1, feats.shape[-1])
         proba = self._estimator_proba(X, n_threads=n_threads)
@@ -542,6 +629,16 @@ class PixelClassifier(BaseEstimator):
             The image has a different number of channels than in training.
         InvalidImageError
             Bad image, or one not larger than ``halo_``.
+
+        Notes
+        -----
+        The image is processed in tiles of 512 x 512 pixels (96 per side in
+        3D), each read with a margin of ``halo_`` pixels, on every core
+        (``PIXELFOREST_NUM_THREADS`` limits them): memory stays bounded by
+        the output plus a few tiles' features, and the result is, bit for
+        bit, that of the whole image at once.  Random forests and trees are
+        evaluated by a compiled kernel that gives the estimator's own
+        ``predict_proba``.
         """
         image_cl = self._check_predict_image(image)
         out = np.empty(image_cl.shape[:-1] + (self.classes_.size,), dtype=np.float32)
@@ -563,7 +660,9 @@ class PixelClassifier(BaseEstimator):
         Returns
         -------
         labels : ndarray, spatial shape of ``image``
-            ``classes_[argmax(predict_proba(image), axis=-1)]``.
+            ``classes_[argmax(predict_proba(image), axis=-1)]``, computed
+            tile by tile (see :meth:`predict_proba`) without holding the
+            probabilities of the whole image.
         """
         image_cl = self._check_predict_image(image)
         out = np.empty(image_cl.shape[:-1], dtype=self.classes_.dtype)
