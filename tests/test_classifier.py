@@ -421,3 +421,32 @@ def test_default_forest_places_splits_in_the_unlabelled_valley():
     other = PixelClassifier(SMALL, random_state=1).fit(image, s)
     assert not np.array_equal(
         np.concatenate([t.tree_.threshold for t in other.estimator_.estimators_]), t_placed)
+
+
+def test_default_fit_memory_does_not_grow_with_the_number_of_images():
+    # placing the splits samples 50 000 pixels over all the training images
+    # together, and computes one whole image's stack at a time
+    import tracemalloc
+
+    from pixelforest.datasets import synthetic_nuclei
+
+    images, scribbles = [], []
+    for seed in range(6):
+        image, labels = synthetic_nuclei((256, 256), n=12, seed=seed)
+        images.append(image)
+        scribbles.append(simulate_scribbles(labels, random_state=seed))
+
+    def peak(n):
+        clf = PixelClassifier(SMALL)
+        tracemalloc.start()
+        try:
+            clf.fit(images[:n], scribbles[:n])
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    one, six = peak(1), peak(6)
+    labelled = sum(int((s > 0).sum()) for s in scribbles)
+    stack = 256 * 256 * SMALL.n_features(1, 2) * 4
+    assert six < one + 2 * labelled * (SMALL.n_features(1, 2) * 4 + 64)
+    assert six < one + 2 * stack
