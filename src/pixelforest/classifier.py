@@ -3,7 +3,9 @@
 The classifier normalizes each image (per-channel percentiles by default),
 computes named multiscale features (:mod:`pixelforest.features`) and trains
 a scikit-learn classifier (by default a random forest) on the labelled
-pixels only.  Prediction runs the same steps on every pixel.
+pixels only; the default forest then places its splits where the image's
+unlabelled pixels have a valley (:func:`default_estimator`).  Prediction
+runs the same steps on every pixel.
 
 Tiled and out-of-core prediction (:mod:`pixelforest.tiled`) use a small
 private block API that gives, bit for bit, the result of :meth:`predict_proba`:
