@@ -390,3 +390,20 @@ def test_releases_pool_lock_after_errors(monkeypatch):
     with pytest.raises(RuntimeError, match="kernel failed"):
         forest_predict_proba(rf, X, n_threads=2)
     assert not _forest._POOL_LOCK.locked()
+
+
+@pytest.mark.parametrize("max_depth", [1, 3, None])
+def test_binary_kernel_equals_general_kernel(max_depth):
+    # two classes take a specialised kernel (sums in registers): same bits
+    X, y = random_data(800, 6, 2, seed=5)
+    X[::37, 2] = np.nan
+    rf = RandomForestClassifier(n_estimators=9, max_depth=max_depth, random_state=1).fit(X, y)
+    cf = compile_forest(rf)
+    Xt, _ = random_data(5000, 6, 2, seed=6)
+    Xt[::11, 2] = np.nan
+    args = (Xt, 0, Xt.shape[0], cf.nodes, cf.nodes.view(np.float32), cf.roots, cf.values)
+    general, binary = np.empty((5000, 2)), np.empty((5000, 2))
+    _forest._walk_block(*args, general)
+    _forest._walk_block_binary(*args, binary)
+    np.testing.assert_array_equal(binary, general)
+    np.testing.assert_array_equal(binary, rf.predict_proba(Xt))
