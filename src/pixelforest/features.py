@@ -667,6 +667,15 @@ def compute_features(image, spec=None, *, channel_axis=None):
         Not a 2D/3D numeric image, NaN values, spacing of the wrong length,
         or an image not larger than ``spec.halo_for(ndim)``.
 
+    Notes
+    -----
+    Each Gaussian smoothing is computed once and shared (a difference of
+    Gaussians reuses the smoothings of the ``gaussian`` family and of its
+    neighbours), in float32.  Images larger than 512 pixels per side (96
+    in 3D) are computed in pieces, each filter reading its own radius
+    around a piece, on every core (``PIXELFOREST_NUM_THREADS`` limits
+    them): the numbers are those of the whole image at once, bit for bit.
+
     Examples
     --------
     >>> import numpy as np
