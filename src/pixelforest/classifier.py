@@ -559,7 +559,7 @@ class PixelClassifier(BaseEstimator):
         import concurrent.futures
         import itertools
 
-        from ._threads import resolve_n_threads
+        from ._threads import limit_blas_threads, resolve_n_threads
 
         bounds = self._normalization_bounds(image_cl)
         spatial = image_cl.shape[:-1]
@@ -587,12 +587,15 @@ class PixelClassifier(BaseEstimator):
             for origin in tiles:
                 work(origin)
             return
-        pool = concurrent.futures.ThreadPoolExecutor(n_workers, thread_name_prefix="pf-tile")
-        try:
-            for future in [pool.submit(work, origin) for origin in tiles]:
-                future.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # one pool: the tiles' features and forests run single-threaded, and
+        # BLAS (used by estimators other than forests) too
+        with limit_blas_threads(1):
+            pool = concurrent.futures.ThreadPoolExecutor(n_workers, thread_name_prefix="pf-tile")
+            try:
+                for future in [pool.submit(work, origin) for origin in tiles]:
+                    future.result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _check_predict_image(self, image):
         self._check_fitted()
