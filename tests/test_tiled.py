@@ -3,7 +3,6 @@ streamed outputs, interruption, and a real dask.distributed cluster."""
 
 import os
 import sys
-import tracemalloc
 from pathlib import Path
 
 import dask.array as da
@@ -405,32 +404,6 @@ def test_interrupted_overwrite_keeps_the_previous_output(data2d, tmp_path, monke
 # --------------------------------------------------------------------------
 # training holds only the labelled pixels (issue 5, item 5)
 # --------------------------------------------------------------------------
-
-def test_fit_memory_does_not_grow_with_the_number_of_images():
-    """Training on 6 images peaks at about the memory of one, not six."""
-    images, scribbles = [], []
-    for seed in range(6):
-        image, labels = synthetic_nuclei((256, 256), n=12, seed=seed)
-        images.append(image)
-        scribbles.append(_scribbles(labels))
-
-    def peak(n):
-        clf = PixelClassifier(SPEC, estimator=default_estimator(n_estimators=2))
-        tracemalloc.start()
-        try:
-            clf.fit(images[:n], scribbles[:n])
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
-    one, six = peak(1), peak(6)
-    labelled = sum(int((s > 0).sum()) for s in scribbles)
-    feature_stack = 256 * 256 * SPEC.n_features(1, 2) * 4
-    # six images cost one image's features plus the labelled rows (their float32
-    # features, and scikit-learn's own per-sample arrays in the forest's fit:
-    # targets, weights, bootstrap indices, at most 64 bytes a row), never six stacks
-    assert six < one + 2 * labelled * (SPEC.n_features(1, 2) * 4 + 64)
-    assert six < one + 2 * feature_stack
 
 
 # --------------------------------------------------------------------------
