@@ -182,9 +182,10 @@ def main(argv=None):
               f"{prss / 1e9:.2f} GB, wall {pwall:.1f} s ({pmpx / pwall:.2f} Mpx/s)")
         print(f"ratios tiled / in-memory: memory per megapixel "
               f"{(rss / mpx) / (prss / pmpx):.3f}, throughput {(mpx / wall) / (pmpx / pwall):.2f}")
-        in_memory_estimate = args.size ** 2 * clf.n_features_in_ * 4 * _WORKING_FACTOR
-        print(f"  (the in-memory predict of the whole {args.size} x {args.size} image would "
-              f"need about {in_memory_estimate / 1e9:.0f} GB for its features)")
+        stack = args.size ** 2 * clf.n_features_in_ * 4
+        print(f"  (clf.predict also works tile by tile, but it needs the whole "
+              f"{args.size} x {args.size} input and output in memory; one feature stack "
+              f"of that image would be {stack / 1e9:.1f} GB)")
         return 0 if verdict == "PASS" else 1
     finally:
         if not args.keep:
