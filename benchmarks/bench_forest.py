@@ -21,9 +21,9 @@ Run::
 """
 
 import argparse
-import time
 
 import numpy as np
+from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 
 
 def feature_rows(n_rows):
@@ -51,15 +51,6 @@ def feature_rows(n_rows):
     if reps > 1:
         X, y = np.tile(X, (reps, 1)), np.tile(y, reps)
     return np.ascontiguousarray(X[:n_rows]), y[:n_rows]
-
-
-def best_time(fn, repeats):
-    best, result = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def peak_memory(fn):

@@ -38,10 +38,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 
 TARGETS = {"predict": 10.0, "fit": 5.0}
 
@@ -101,15 +101,6 @@ def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 
-def _best(fn, repeats):
-    best, result = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
 def child(task, method, workdir, repeats):
     """Run one measurement and print its result as one JSON line."""
     workdir = Path(workdir)
@@ -126,7 +117,7 @@ def child(task, method, workdir, repeats):
 
             def run():
                 return fit_segmenter(scribbles, features(image), peer_estimator())
-            seconds, clf = _best(run, repeats)
+            seconds, clf = best_time(run, repeats)
             import pickle  # our own temporary file, read back by our own child
 
             with open(workdir / "peer.pkl", "wb") as f:
@@ -140,7 +131,7 @@ def child(task, method, workdir, repeats):
 
             def run():
                 return predict_segmenter(features(image), clf)
-            seconds, pred = _best(run, repeats)
+            seconds, pred = best_time(run, repeats)
             result["iou"] = iou_foreground(pred, ref)
     else:
         import sklearn.ensemble  # noqa: F401  (imported before the baseline)
@@ -151,7 +142,7 @@ def child(task, method, workdir, repeats):
 
         if task == "fit":
             base = _peak_mb()
-            seconds, clf = _best(lambda: PixelClassifier().fit(image, scribbles), repeats)
+            seconds, clf = best_time(lambda: PixelClassifier().fit(image, scribbles), repeats)
             path = workdir / "pixelforest.skops"
             if path.exists():
                 path.unlink()
@@ -159,7 +150,7 @@ def child(task, method, workdir, repeats):
         else:
             clf = load_model(workdir / "pixelforest.skops")
             base = _peak_mb()
-            seconds, pred = _best(lambda: clf.predict(image), repeats)
+            seconds, pred = best_time(lambda: clf.predict(image), repeats)
             result["iou"] = iou_foreground(pred, ref)
     peak = _peak_mb()  # before the exactness check, which builds the whole feature stack
     result.update(seconds=seconds, peak_mb=peak - base, abs_peak_mb=peak)

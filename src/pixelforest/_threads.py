@@ -108,3 +108,34 @@ def limit_blas_threads(limit=1):
 
     with threadpool_limits(limits=limit, user_api="blas"):
         yield
+
+
+def run_on_pool(work, items, n_threads, *, name="pf-pool"):
+    """Call ``work(item)`` for every item, on ``n_threads`` threads.
+
+    With one thread (or one item) the calls run here, in order.  Otherwise
+    one :class:`~concurrent.futures.ThreadPoolExecutor` runs them; the
+    first exception is re-raised and the calls not yet started are
+    cancelled (Ctrl-C included).
+
+    Examples
+    --------
+    >>> seen = []
+    >>> run_on_pool(seen.append, range(4), 2)
+    >>> sorted(seen)
+    [0, 1, 2, 3]
+    """
+    import concurrent.futures
+
+    items = list(items)
+    if n_threads <= 1 or len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    pool = concurrent.futures.ThreadPoolExecutor(min(n_threads, len(items)),
+                                                 thread_name_prefix=name)
+    try:
+        for future in [pool.submit(work, item) for item in items]:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

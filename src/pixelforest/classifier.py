@@ -556,10 +556,9 @@ class PixelClassifier(BaseEstimator):
         threads, each tile's forest on one thread; a single tile gives all
         threads to the forest instead.
         """
-        import concurrent.futures
         import itertools
 
-        from ._threads import limit_blas_threads, resolve_n_threads
+        from ._threads import limit_blas_threads, resolve_n_threads, run_on_pool
 
         bounds = self._normalization_bounds(image_cl)
         spatial = image_cl.shape[:-1]
@@ -584,18 +583,12 @@ class PixelClassifier(BaseEstimator):
             emit(tuple(where), proba)
 
         if n_workers == 1:
-            for origin in tiles:
-                work(origin)
+            run_on_pool(work, tiles, 1)
             return
         # one pool: the tiles' features and forests run single-threaded, and
         # BLAS (used by estimators other than forests) too
         with limit_blas_threads(1):
-            pool = concurrent.futures.ThreadPoolExecutor(n_workers, thread_name_prefix="pf-tile")
-            try:
-                for future in [pool.submit(work, origin) for origin in tiles]:
-                    future.result()
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+            run_on_pool(work, tiles, n_workers, name="pf-tile")
 
     def _check_predict_image(self, image):
         self._check_fitted()

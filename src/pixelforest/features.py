@@ -35,7 +35,6 @@ spatial axis.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import itertools
 import math
@@ -44,7 +43,7 @@ import threading
 
 import numpy as np
 
-from ._threads import resolve_n_threads
+from ._threads import resolve_n_threads, run_on_pool
 from ._validation import check_channel_axis, check_image, to_channel_last
 from .errors import InvalidImageError, InvalidParameterError
 
@@ -615,17 +614,11 @@ def _features_channel_last(image_cl, spec, *, crop=None, n_threads=None):
     n = min(len(pieces), resolve_n_threads(n_threads)) if len(pieces) > 1 else 1
     if n > 1 and _POOL_LOCK.acquire(blocking=False):
         try:
-            pool = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="pf-features")
-            try:
-                for future in [pool.submit(work, origin) for origin in pieces]:
-                    future.result()
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+            run_on_pool(work, pieces, n, name="pf-features")
         finally:
             _POOL_LOCK.release()
     else:
-        for origin in pieces:
-            work(origin)
+        run_on_pool(work, pieces, 1)
     return out
 
 
