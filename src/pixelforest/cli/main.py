@@ -50,12 +50,7 @@ def build_parser():
                         help="show the full traceback when something fails")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"pixelforest.cli.{name}")
-        except ModuleNotFoundError as exc:  # command not built yet
-            if exc.name != f"pixelforest.cli.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"pixelforest.cli.{name}")
         sub_parser = module.add_parser(sub)
         sub_parser.set_defaults(_run=module.run)
         if not any(a.dest == "debug" for a in sub_parser._actions):
