@@ -13,7 +13,7 @@ True negatives show the image itself in grey (or black without an image).
 import numpy as np
 
 from ._atomic import atomic_output
-from ._validation import check_image, check_same_shape
+from ._validation import check_image, check_same_shape, to_channel_last
 from .errors import InvalidImageError
 
 __all__ = ["ERROR_COLOURS", "error_overlay", "plot_comparison"]
@@ -85,9 +85,8 @@ def error_overlay(pred, ref, *, image=None, channel_axis=None, alpha=0.6):
         alpha = 1.0
     else:
         image = check_image(image, channel_axis=channel_axis, spatial_ndims=(2,))
-        spatial = image.shape if channel_axis is None else tuple(
-            np.delete(image.shape, channel_axis % image.ndim))
-        check_same_shape(pred, np.empty(spatial, dtype=bool), names=("segmentation", "image"))
+        image_cl, _ = to_channel_last(image, channel_axis)
+        check_same_shape(pred, image_cl[..., 0], names=("segmentation", "image"))
         grey = _grey_background(image, channel_axis)
     rgb = np.repeat(grey[..., np.newaxis], 3, axis=-1) * 255.0
     outcomes = {
