@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
+from ._threads import resolve_n_threads
 from ._validation import check_channel_axis, check_image, check_same_shape, to_channel_last
 from .errors import (
     ChannelMismatchError,
@@ -192,20 +193,43 @@ def _place_splits(forest, X, U):
         t = tree.tree_
         feature, threshold = t.feature, t.threshold
         left, right = t.children_left, t.children_right
-        px = tree.decision_path(X).tocsc()
-        pu = tree.decision_path(U).tocsc()
+        # rows reaching each node, routed by the thresholds as fitted
+        px, pu = _rows_at_nodes(t, X), _rows_at_nodes(t, U)
         for node in np.flatnonzero(left >= 0):
             f = feature[node]
-            rows_left = px.indices[px.indptr[left[node]]:px.indptr[left[node] + 1]]
-            rows_right = px.indices[px.indptr[right[node]]:px.indptr[right[node] + 1]]
+            rows_left, rows_right = px[left[node]], px[right[node]]
             if rows_left.size == 0 or rows_right.size == 0:
                 continue
             a, b = float(X[rows_left, f].max()), float(X[rows_right, f].min())
-            u = U[pu.indices[pu.indptr[node]:pu.indptr[node + 1]], f]
+            u = U[pu[node], f]
             if not a < b or u.size < _SPLIT_MIN_PIXELS or u.min() == u.max():
                 continue
             threshold[node] = min(max(float(threshold_otsu(u)), a), np.nextafter(b, a))
     return forest
+
+
+def _rows_at_nodes(tree, X):
+    """Indices of the rows of float32 ``X`` that reach each node of a fitted ``Tree``.
+
+    The rows are routed as scikit-learn's ``decision_path`` routes them
+    (``X[i, f] <= threshold``, float32 features against float64
+    thresholds); features here are finite, so missing values do not arise.
+    Returns a list indexed by node id.
+    """
+    left, right = tree.children_left, tree.children_right
+    feature, threshold = tree.feature, tree.threshold.copy()
+    rows = [None] * tree.node_count
+    rows[0] = np.arange(X.shape[0])
+    stack = [0]
+    while stack:
+        node = stack.pop()
+        if left[node] < 0:
+            continue
+        here = rows[node]
+        go_left = X[here, feature[node]] <= threshold[node]
+        rows[left[node]], rows[right[node]] = here[go_left], here[~go_left]
+        stack.extend((left[node], right[node]))
+    return rows
 
 
 def _bbox_with_halo(mask, halo):
@@ -465,9 +489,17 @@ class PixelClassifier(BaseEstimator):
                 unlabelled.append(flat[np.sort(pick)])
                 del flat
             del feats, sel, mask
-        estimator.fit(X, y)
         if place_splits:
+            # our own forest: grown on every core (each tree's seed is drawn
+            # up front, so the trees are the same), then back to n_jobs=1
+            estimator.set_params(n_jobs=resolve_n_threads())
+            try:
+                estimator.fit(X, y)
+            finally:
+                estimator.set_params(n_jobs=1)
             _place_splits(estimator, X, np.concatenate(unlabelled))
+        else:
+            estimator.fit(X, y)
         self.spec_ = spec
         self.classes_ = classes
         self.n_channels_ = int(n_channels)
