@@ -134,8 +134,8 @@ class _Recorder(BaseEstimator, ClassifierMixin):
 
 
 def test_training_rows_are_whole_image_features_of_labelled_pixels():
-    # features are computed on the labels' bounding box plus halo only; the
-    # rows must still equal the whole-image features, bit for bit
+    # features are computed only on the pieces holding labels; the rows must
+    # still equal the whole-image features, bit for bit
     from pixelforest.features import compute_features
     from pixelforest.normalize import normalize_percentile
 
@@ -450,3 +450,41 @@ def test_default_fit_memory_does_not_grow_with_the_number_of_images():
     stack = 256 * 256 * SMALL.n_features(1, 2) * 4
     assert six < one + 2 * labelled * (SMALL.n_features(1, 2) * 4 + 64)
     assert six < one + 2 * stack
+
+
+def test_default_fit_equals_fit_on_the_whole_feature_stack(monkeypatch):
+    # the default forest samples pixels of the whole image to place its
+    # splits; computing only the pieces that hold labelled or sampled pixels
+    # must give the model the whole stack gives, bit for bit
+    import pixelforest.classifier as classifier
+    from pixelforest.features import _features_channel_last
+
+    image, labels = _blobs((530, 260), seed=8, n=40)
+    s = simulate_scribbles(labels, random_state=1)
+    fast = PixelClassifier(SMALL).fit(image, s)
+
+    def whole_stack_rows(image_cl, spec, index, n_threads=None):
+        feats = _features_channel_last(image_cl, spec)
+        return feats.reshape(-1, feats.shape[-1])[index]
+
+    monkeypatch.setattr(classifier, "_features_at", whole_stack_rows)
+    slow = PixelClassifier(SMALL).fit(image, s)
+    for a, b in zip(fast.estimator_.estimators_, slow.estimator_.estimators_):
+        np.testing.assert_array_equal(a.tree_.threshold, b.tree_.threshold)
+        np.testing.assert_array_equal(a.tree_.value, b.tree_.value)
+    np.testing.assert_array_equal(fast.predict_proba(image), slow.predict_proba(image))
+
+
+def test_fit_is_the_same_on_one_or_two_threads(monkeypatch):
+    # the default forest grows its trees on every core, then predicts with
+    # n_jobs=1: the model does not depend on the number of threads
+    image, labels = _blobs((80, 90), seed=9)
+    s = simulate_scribbles(labels, random_state=0)
+    models = []
+    for n in ("1", "2"):
+        monkeypatch.setenv("PIXELFOREST_NUM_THREADS", n)
+        models.append(PixelClassifier(SMALL).fit(image, s))
+    assert models[0].estimator_.n_jobs == models[1].estimator_.n_jobs == 1
+    for a, b in zip(models[0].estimator_.estimators_, models[1].estimator_.estimators_):
+        np.testing.assert_array_equal(a.tree_.threshold, b.tree_.threshold)
+        np.testing.assert_array_equal(a.tree_.feature, b.tree_.feature)

@@ -7,6 +7,7 @@ from pixelforest.features import (
     FAMILIES,
     PRESETS,
     FeatureSpec,
+    _features_at,
     _features_channel_last,
     compute_features,
 )
@@ -212,3 +213,40 @@ def test_pieces_and_threads_give_the_same_numbers(monkeypatch, shape, n_threads)
     crop = tuple(slice(3, n - 2) for n in shape)
     np.testing.assert_array_equal(
         _features_channel_last(image, spec, crop=crop, n_threads=n_threads), whole[crop])
+
+
+@pytest.mark.parametrize("shape, spec, n_channels", [
+    ((1100, 700), FeatureSpec(), 1),                       # 3 x 2 pieces of 512
+    ((40, 200, 130), FeatureSpec(sigmas=(0.7, 2.0)), 1),   # 3D pieces of 96
+    ((600, 90), ALL, 2),                                    # every family, two channels
+])
+def test_features_at_pixels_equal_the_whole_stack(shape, spec, n_channels):
+    rng = np.random.default_rng(7)
+    image = rng.normal(0.5, 0.2, shape + (n_channels,)).astype(np.float32)
+    whole = _features_channel_last(image, spec).reshape(-1, spec.n_features(n_channels,
+                                                                            len(shape)))
+    n_pixels = whole.shape[0]
+    # clustered and scattered pixels, in any order, repeats allowed
+    index = np.concatenate([rng.integers(0, n_pixels, 300), np.arange(50, 90),
+                            [0, n_pixels - 1, 5, 5]])
+    for n_threads in (1, 2):
+        rows = _features_at(image, spec, index, n_threads=n_threads)
+        assert rows.dtype == np.float32 and rows.shape == (index.size, whole.shape[1])
+        np.testing.assert_array_equal(rows, whole[index])
+
+
+def test_features_at_no_pixels_and_one_piece_only(monkeypatch):
+    import pixelforest.features as features
+
+    image = _rng_image((1100, 1100, 1))
+    assert _features_at(image, FeatureSpec(), []).shape == (0, FeatureSpec().n_features())
+    # pixels in one corner: only that piece is filtered
+    computed = []
+    original = features._channel_features
+    monkeypatch.setattr(features, "_channel_features",
+                        lambda *a, **k: computed.append(a[5]) or original(*a, **k))
+    index = np.ravel_multi_index(([3, 10, 500], [7, 400, 511]), (1100, 1100))
+    rows = _features_at(image, FeatureSpec(), index)
+    assert computed == [((0, 512), (0, 512))]
+    whole = _features_channel_last(image, FeatureSpec()).reshape(-1, rows.shape[1])
+    np.testing.assert_array_equal(rows, whole[index])

@@ -407,3 +407,42 @@ def test_binary_kernel_equals_general_kernel(max_depth):
     _forest._walk_block_binary(*args, binary)
     np.testing.assert_array_equal(binary, general)
     np.testing.assert_array_equal(binary, rf.predict_proba(Xt))
+
+
+def _walking(cf, X):
+    """Probabilities from the tree-walking kernel of the same compiled forest."""
+    out = np.empty((X.shape[0], cf.n_classes))
+    _forest._predict_serial(X, cf.nodes, cf.nodes.view(np.float32), cf.roots, cf.values,
+                            _forest.BLOCK_ROWS, out)
+    return out
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("max_leaf_nodes, width", [(2, np.uint32), (32, np.uint32),
+                                                   (33, np.uint64), (64, np.uint64)])
+def test_leaf_mask_kernel_equals_walking_kernel(n_classes, max_leaf_nodes, width):
+    # QuickScorer (any tree of at most 64 leaves) finds the same leaves as
+    # walking the trees: the same sums, bit for bit, NaN rows included
+    X, y = random_data(3000, 5, n_classes, seed=11)
+    X[::13, 1] = np.nan
+    rf = RandomForestClassifier(n_estimators=7, max_leaf_nodes=max_leaf_nodes,
+                                random_state=2).fit(X, y)
+    cf = compile_forest(rf)
+    assert cf.scorer is not None and cf.scorer[4].dtype == width
+    assert any(t.tree_.n_leaves == max_leaf_nodes for t in rf.estimators_)
+    Xt, _ = random_data(2000, 5, n_classes, seed=12)
+    Xt[::7, 1] = np.nan
+    Xt[::5, 3] = np.nan
+    scored = cf.predict_proba(Xt, n_threads=1)
+    np.testing.assert_array_equal(scored, _walking(cf, Xt))
+    np.testing.assert_array_equal(scored, rf.predict_proba(Xt))
+    np.testing.assert_array_equal(cf.predict_proba(Xt, n_threads=2), scored)
+
+
+def test_trees_over_64_leaves_are_walked():
+    X, y = random_data(3000, 5, 2, seed=13)
+    rf = RandomForestClassifier(n_estimators=3, max_leaf_nodes=65, random_state=0).fit(X, y)
+    assert max(t.tree_.n_leaves for t in rf.estimators_) == 65
+    cf = compile_forest(rf)
+    assert cf.scorer is None
+    np.testing.assert_array_equal(cf.predict_proba(X[:500]), rf.predict_proba(X[:500]))

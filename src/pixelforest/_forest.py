@@ -191,6 +191,7 @@ class CompiledForest:
         self.roots = roots
         self.values = values
         self.n_features = int(n_features)
+        self.scorer = _leaf_mask_tables(nodes, roots)
 
     @property
     def n_trees(self):
@@ -284,8 +285,13 @@ class CompiledForest:
         """
         X = _as_rows(X, self.n_features)
         out = np.empty((X.shape[0], self.n_classes), dtype=np.float64)
-        thresholds = self.nodes.view(np.float32)
-        args = (X, self.nodes, thresholds, self.roots, self.values, BLOCK_ROWS, out)
+        if self.scorer is not None:
+            serial, parallel = _score_serial, _score_parallel
+            args = (X,) + self.scorer + (self.values, BLOCK_ROWS, out)
+        else:
+            serial, parallel = _predict_serial, _predict_parallel
+            args = (X, self.nodes, self.nodes.view(np.float32), self.roots, self.values,
+                    BLOCK_ROWS, out)
         n = resolve_n_threads(n_threads, maximum=numba.config.NUMBA_NUM_THREADS)
         n = min(n, -(-X.shape[0] // BLOCK_ROWS))
         # numba's workqueue threading layer must not be entered by two
@@ -300,13 +306,13 @@ class CompiledForest:
                     # one block per task: a thread slowed down by other
                     # processes does not hold the others back
                     with limit_blas_threads(1), numba.parallel_chunksize(1):
-                        _predict_parallel(*args)
+                        parallel(*args)
                 finally:
                     numba.set_num_threads(previous)
             finally:
                 _POOL_LOCK.release()
         else:
-            _predict_serial(*args)
+            serial(*args)
         return out
 
 
@@ -358,6 +364,65 @@ def _flatten_tree(t, n_classes, normalize, node_offset, leaf_offset):
         total[total == 0.0] = 1.0
         value = value / total
     return table, value
+
+
+#: Most leaves per tree for the leaf-mask kernel (bits of its widest mask).
+_MAX_MASK_LEAVES = 64
+
+
+def _leaf_mask_tables(nodes, roots):
+    """Tables of the leaf-mask kernel (QuickScorer), or None if a tree is too big.
+
+    QuickScorer (Lucchese et al., SIGIR 2015) finds the leaf a row reaches
+    without walking the tree: each tree keeps a bit mask of its leaves
+    (left to right; preorder numbers them so); every split node whose test
+    is false for the row (the row goes right) clears the bits of the leaves
+    in its left subtree; the leaf reached is the lowest bit left.  Every
+    split is tested for every row, in any order, with no branch that
+    depends on the data, so the loops over rows vectorize; a tree whose
+    splits send rows right at node ``n`` only rules out leaves left of the
+    reached one, so the result is the tree's own leaf, and the class sums
+    are the same float64 additions in tree order as the walking kernel.
+
+    Returns
+    -------
+    tables : tuple or None
+        ``(tree, feature, threshold, missing_left, mask, full, leaf_base)``
+        over the split nodes (``mask`` uint32 when every tree has at most 32
+        leaves, else uint64; ``full`` the all-ones mask; ``leaf_base[t]`` the
+        row in ``values`` of tree ``t``'s first leaf), or None when a tree
+        has more than 64 leaves (the walking kernel is used then).
+    """
+    if numba is None or _trailing_zeros is None:
+        return None
+    n_nodes = nodes.shape[0]
+    is_leaf = nodes[:, _FEATURE] < 0
+    ends = np.append(roots[1:], n_nodes).astype(np.int64)
+    starts = roots.astype(np.int64)
+    before = np.concatenate([[0], np.cumsum(is_leaf)])  # leaves among nodes < i
+    n_leaves = before[ends] - before[starts]
+    if n_leaves.max() > _MAX_MASK_LEAVES:
+        return None
+    bits = 32 if n_leaves.max() <= 32 else 64
+    dtype = np.uint32 if bits == 32 else np.uint64
+    split = np.flatnonzero(~is_leaf)
+    tree = np.repeat(np.arange(roots.size), ends - starts)[split]
+    first = before[starts][tree]
+    # leaves of the left subtree (nodes split+1 .. right-1): positions lo..hi-1
+    lo = before[split + 1] - first
+    hi = before[nodes[split, _RIGHT]] - first
+    full = (1 << bits) - 1
+    mask = np.array([full ^ ((1 << int(h)) - (1 << int(a))) for a, h in zip(lo, hi)],
+                    dtype=dtype)
+    return (
+        tree.astype(np.int32),
+        np.ascontiguousarray(nodes[split, _FEATURE]),
+        np.ascontiguousarray(nodes[split, _THRESHOLD]).view(np.float32),
+        np.ascontiguousarray(nodes[split, _MISSING_LEFT] != 0),
+        mask,
+        dtype(full),
+        np.ascontiguousarray(before[starts], dtype=np.int32),
+    )
 
 
 def _as_rows(X, n_features):
@@ -462,6 +527,85 @@ def _predict_parallel(X, nodes, thresholds, roots, values, block, out):
         _walk(X, start, min(n, start + block), nodes, thresholds, roots, values, out)
 
 
+#: Rows per pass of the leaf-mask kernel: their masks and transposed
+#: features stay in the L1/L2 cache.
+_SCORE_ROWS = 256
+
+
+def _score_rows(X, start, stop, tree, feature, threshold, missing_left, mask, full,
+                leaf_base, values, out, xt, masks, acc):
+    # QuickScorer on rows start..stop (at most _SCORE_ROWS): see _leaf_mask_tables
+    nb = stop - start
+    n_trees = leaf_base.shape[0]
+    n_classes = values.shape[1]
+    for i in range(nb):  # features column by column: the loops below vectorize
+        for f in range(X.shape[1]):
+            xt[f, i] = X[start + i, f]
+    for t in range(n_trees):
+        row = masks[t]
+        for i in range(nb):
+            row[i] = full
+    for k in range(tree.shape[0]):
+        col = xt[feature[k]]
+        row = masks[tree[k]]
+        thr = threshold[k]
+        m = mask[k]
+        if missing_left[k]:
+            for i in range(nb):
+                x = col[i]
+                row[i] &= full if (x <= thr) | (x != x) else m
+        else:
+            for i in range(nb):
+                row[i] &= full if col[i] <= thr else m
+    for i in range(nb):
+        for c in range(n_classes):
+            acc[i, c] = 0.0
+    for t in range(n_trees):  # tree order, float64: the same sums as scikit-learn
+        base = leaf_base[t]
+        row = masks[t]
+        if n_classes == 2:
+            for i in range(nb):
+                leaf = base + _trailing_zeros(row[i])
+                acc[i, 0] += values[leaf, 0]
+                acc[i, 1] += values[leaf, 1]
+        else:
+            for i in range(nb):
+                leaf = base + _trailing_zeros(row[i])
+                for c in range(n_classes):
+                    acc[i, c] += values[leaf, c]
+    for i in range(nb):
+        for c in range(n_classes):
+            out[start + i, c] = acc[i, c] / n_trees
+
+
+def _score(X, start, stop, tree, feature, threshold, missing_left, mask, full, leaf_base,
+           values, out):
+    xt = np.empty((X.shape[1], _SCORE_ROWS), dtype=np.float32)
+    masks = np.empty((leaf_base.shape[0], _SCORE_ROWS), dtype=mask.dtype)
+    acc = np.empty((_SCORE_ROWS, values.shape[1]), dtype=np.float64)
+    for a in range(start, stop, _SCORE_ROWS):
+        _score_rows(X, a, min(stop, a + _SCORE_ROWS), tree, feature, threshold,
+                    missing_left, mask, full, leaf_base, values, out, xt, masks, acc)
+
+
+def _score_serial(X, tree, feature, threshold, missing_left, mask, full, leaf_base, values,
+                  block, out):
+    n = X.shape[0]
+    for start in range(0, n, block):
+        _score(X, start, min(n, start + block), tree, feature, threshold, missing_left,
+               mask, full, leaf_base, values, out)
+
+
+def _score_parallel(X, tree, feature, threshold, missing_left, mask, full, leaf_base, values,
+                    block, out):
+    n = X.shape[0]
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        start = b * block
+        _score(X, start, min(n, start + block), tree, feature, threshold, missing_left,
+               mask, full, leaf_base, values, out)
+
+
 try:
     import numba
     from numba import prange
@@ -471,9 +615,19 @@ try:
     _walk = numba.njit(nogil=True, cache=True)(_walk)
     _predict_serial = numba.njit(nogil=True, cache=True)(_predict_serial)
     _predict_parallel = numba.njit(nogil=True, cache=True, parallel=True)(_predict_parallel)
+    try:  # numba's count-trailing-zeros intrinsic (LLVM cttz)
+        from numba.cpython.unsafe.numbers import trailing_zeros as _trailing_zeros
+    except ImportError:  # pragma: no cover - moved in some numba: walk the trees
+        _trailing_zeros = None
+
+    _score_rows = numba.njit(nogil=True, cache=True)(_score_rows)
+    _score = numba.njit(nogil=True, cache=True)(_score)
+    _score_serial = numba.njit(nogil=True, cache=True)(_score_serial)
+    _score_parallel = numba.njit(nogil=True, cache=True, parallel=True)(_score_parallel)
 except ImportError:  # pragma: no cover - numba is a dependency
     numba = None
     prange = range
+    _trailing_zeros = None
 
 #: False once numba failed to compile; then scikit-learn predicts.
 _NUMBA_OK = numba is not None

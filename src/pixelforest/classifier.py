@@ -34,7 +34,7 @@ from .errors import (
     InvalidParameterError,
     NotFittedError,
 )
-from .features import FeatureSpec, _check_fits_halo, _features_channel_last
+from .features import FeatureSpec, _check_fits_halo, _features_at, _features_channel_last
 
 __all__ = ["PixelClassifier", "default_estimator"]
 
@@ -232,16 +232,6 @@ def _rows_at_nodes(tree, X):
     return rows
 
 
-def _bbox_with_halo(mask, halo):
-    """Slices of the bounding box of ``mask`` grown by ``halo``, clipped to the array."""
-    slices = []
-    for axis, h in enumerate(halo):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        slices.append(slice(max(int(hit[0]) - h, 0), min(int(hit[-1]) + 1 + h, mask.shape[axis])))
-    return tuple(slices)
-
-
 class PixelClassifier(BaseEstimator):
     """Per-pixel classifier trained from sparse labels (scribbles).
 
@@ -373,22 +363,24 @@ class PixelClassifier(BaseEstimator):
     def fit(self, images, labels):
         """Train on the labelled pixels of one or several images.
 
-        Only the features of labelled pixels are kept: each image's feature
-        stack is computed on the bounding box of its labels (plus the halo),
-        the labelled rows are kept and the stack is dropped, so training on
-        many images needs about the memory of one.
+        Only the features of labelled pixels are computed and kept: each
+        image is cut into pieces of 512 pixels per side (96 in 3D), and only
+        the pieces holding a labelled pixel are filtered (each with the
+        margin its filters need, so the rows equal those of the whole
+        image's feature stack, bit for bit), one piece per thread at a time.
+        Memory: the labelled rows plus one piece's features per thread,
+        however large or many the images.
 
-        With the default estimator (``estimator=None``), the stack is
-        computed on each whole training image instead, and a seeded sample
-        of its pixels (50 000 over all the images) is kept too: after
-        fitting, every split of the forest moves to Otsu's threshold of the
-        sampled pixels that reach it, kept inside the gap between the
+        With the default estimator (``estimator=None``), a seeded sample of
+        each image's pixels (50 000 over all the images) is computed too:
+        after fitting, every split of the forest moves to Otsu's threshold of
+        the sampled pixels that reach it, kept inside the gap between the
         labelled values on either side, so every labelled pixel is
         classified as before while the outline follows the valley between
         object and background in the image itself rather than the midpoint
-        between scribbles (see :func:`default_estimator`).  Memory: one
-        whole image's stack at a time, plus 50 000 x ``n_features_in_``
-        float32 (2 MB for the default features of one channel).
+        between scribbles (see :func:`default_estimator`).  The sample adds
+        50 000 x ``n_features_in_`` float32 (2 MB for the default features
+        of one channel).
 
         Parameters
         ----------
@@ -458,10 +450,10 @@ class PixelClassifier(BaseEstimator):
                 f"the labels hold a single class ({classes[0]}); paint at least two classes, "
                 "e.g. 1 = background and 2 = foreground."
             )
-        # pass 2: one image at a time, features of the labels' bounding box
-        # (plus halo) only; keep the labelled rows, drop the stack.  The
-        # default forest also samples unlabelled pixels of each whole image
-        # (seeded) to place its splits
+        # pass 2: one image at a time, the features of its labelled pixels
+        # only (computed on the pieces of the image that hold them, see
+        # features._features_at).  The default forest also samples pixels of
+        # each whole image (seeded) to place its splits
         total = sum(n for _, _, n in checked)
         n_features = spec.n_features(n_channels, ndim)
         X = np.empty((total, n_features), dtype=np.float32)
@@ -473,22 +465,23 @@ class PixelClassifier(BaseEstimator):
             unlabelled = []
         pos = 0
         for i, (image_cl, lab, n_labelled) in enumerate(checked):
-            mask = lab > 0
-            box = (tuple(slice(None) for _ in range(ndim)) if place_splits
-                   else _bbox_with_halo(mask, halo))
-            bounds = self._bounds(image_cl, spec)
-            feats = self._features(image_cl[box], bounds, spec)
-            sel = mask[box]
-            X[pos:pos + n_labelled] = feats[sel]
-            y[pos:pos + n_labelled] = lab[box][sel]
-            pos += n_labelled
+            labelled = np.flatnonzero(lab)  # row-major: the order of the rows
+            index = labelled
             if place_splits:
-                flat = feats.reshape(-1, n_features)
                 rng = np.random.default_rng([seed, i])
-                pick = rng.choice(flat.shape[0], min(per_image, flat.shape[0]), replace=False)
-                unlabelled.append(flat[np.sort(pick)])
-                del flat
-            del feats, sel, mask
+                pick = np.sort(rng.choice(lab.size, min(per_image, lab.size), replace=False))
+                index = np.union1d(labelled, pick)
+            norm = self._normalized(image_cl, self._bounds(image_cl, spec))
+            rows = _features_at(norm, spec, index)
+            del norm
+            if place_splits:
+                X[pos:pos + n_labelled] = rows[np.searchsorted(index, labelled)]
+                unlabelled.append(rows[np.searchsorted(index, pick)])
+            else:
+                X[pos:pos + n_labelled] = rows
+            y[pos:pos + n_labelled] = lab.ravel()[labelled]
+            pos += n_labelled
+            del rows
         if place_splits:
             # our own forest: grown on every core (each tree's seed is drawn
             # up front, so the trees are the same), then back to n_jobs=1
@@ -529,13 +522,16 @@ class PixelClassifier(BaseEstimator):
         """Per-channel ``(low, high)`` of the whole channel-last image, or None."""
         return self._bounds(np.asarray(image_cl))
 
-    def _features(self, block_cl, bounds, spec, *, crop=None, n_threads=None):
+    def _normalized(self, block_cl, bounds):
+        """The channel-last block as float32, normalized by ``bounds`` (None: as is)."""
         if bounds is None:
-            norm = block_cl.astype(np.float32)
-        else:
-            from .normalize import apply_bounds
+            return block_cl.astype(np.float32)
+        from .normalize import apply_bounds
 
-            norm = apply_bounds(block_cl, bounds, clip=True, channel_axis=-1)
+        return apply_bounds(block_cl, bounds, clip=True, channel_axis=-1)
+
+    def _features(self, block_cl, bounds, spec, *, crop=None, n_threads=None):
+        norm = self._normalized(block_cl, bounds)
         return _features_channel_last(norm, spec, crop=crop, n_threads=n_threads)
 
     def _estimator_proba(self, X, *, n_threads=None):

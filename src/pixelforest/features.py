@@ -554,6 +554,36 @@ _PIECE_3D = 96
 _POOL_LOCK = threading.Lock()
 
 
+def _float32_channels(image_cl):
+    """The channels of a channel-last image as C-contiguous float32 arrays."""
+    channels = []
+    for c in range(image_cl.shape[-1]):
+        channel = image_cl[..., c]
+        if channel.dtype != np.float32 or not channel.flags.c_contiguous:
+            channel = np.ascontiguousarray(channel, dtype=np.float32)
+        channels.append(channel)
+    return channels
+
+
+def _pieces(crop, ndim):
+    """The pieces (``(lo, hi)`` per axis) a region ``crop`` is computed in."""
+    side = _PIECE_2D if ndim == 2 else _PIECE_3D
+    return [tuple((a, min(a + side, hi)) for a, (_, hi) in zip(origin, crop))
+            for origin in itertools.product(*[range(lo, hi, side) for lo, hi in crop])]
+
+
+def _run_pieces(work, pieces, n_threads):
+    """Run ``work(piece)`` for every piece, on the feature thread pool if it is free."""
+    n = min(len(pieces), resolve_n_threads(n_threads)) if len(pieces) > 1 else 1
+    if n > 1 and _POOL_LOCK.acquire(blocking=False):
+        try:
+            run_on_pool(work, pieces, n, name="pf-features")
+        finally:
+            _POOL_LOCK.release()
+    else:
+        run_on_pool(work, pieces, 1)
+
+
 def _features_channel_last(image_cl, spec, *, crop=None, n_threads=None):
     """Feature stack of a channel-last float image, no checks (block API).
 
@@ -572,7 +602,6 @@ def _features_channel_last(image_cl, spec, *, crop=None, n_threads=None):
     when no other caller holds it.
     """
     ndim = image_cl.ndim - 1
-    n_channels = image_cl.shape[-1]
     n_per_channel = spec.n_features(1, ndim)
     spatial = image_cl.shape[:-1]
     if crop is None:
@@ -580,31 +609,65 @@ def _features_channel_last(image_cl, spec, *, crop=None, n_threads=None):
     else:
         crop = tuple(s.indices(n)[:2] for s, n in zip(crop, spatial))
     shape = tuple(hi - lo for lo, hi in crop)
-    out = np.empty(shape + (n_channels * n_per_channel,), dtype=np.float32)
-    channels = []
-    for c in range(n_channels):
-        channel = image_cl[..., c]
-        if channel.dtype != np.float32 or not channel.flags.c_contiguous:
-            channel = np.ascontiguousarray(channel, dtype=np.float32)
-        channels.append(channel)
-    side = _PIECE_2D if ndim == 2 else _PIECE_3D
-    pieces = list(itertools.product(*[range(lo, hi, side) for lo, hi in crop]))
+    channels = _float32_channels(image_cl)
+    out = np.empty(shape + (len(channels) * n_per_channel,), dtype=np.float32)
 
-    def work(origin):
-        piece = tuple((a, min(a + side, hi)) for a, (_, hi) in zip(origin, crop))
+    def work(piece):
         dst = out[tuple(slice(a - lo, b - lo) for (a, b), (lo, _) in zip(piece, crop))]
         for c, channel in enumerate(channels):
             _channel_features(channel, spec, ndim, dst, c * n_per_channel, piece)
 
-    n = min(len(pieces), resolve_n_threads(n_threads)) if len(pieces) > 1 else 1
-    if n > 1 and _POOL_LOCK.acquire(blocking=False):
-        try:
-            run_on_pool(work, pieces, n, name="pf-features")
-        finally:
-            _POOL_LOCK.release()
-    else:
-        run_on_pool(work, pieces, 1)
+    _run_pieces(work, _pieces(crop, ndim), n_threads)
     return out
+
+
+def _features_at(image_cl, spec, index, *, n_threads=None):
+    """Feature rows of some pixels of a channel-last float image, no checks.
+
+    ``index`` holds flat (row-major) indices of spatial positions; row ``k``
+    of the result, shape ``(len(index), C * F)`` float32, is the feature
+    vector of pixel ``index[k]``, equal bit for bit to
+    ``_features_channel_last(image_cl, spec).reshape(-1, C * F)[index]``.
+
+    Only the pieces (as in :func:`_features_channel_last`) that hold one of
+    the pixels are computed, each into a buffer its thread reuses, so the
+    memory is that of a piece per thread however large the image, and a
+    piece without pixels costs nothing.
+    """
+    ndim = image_cl.ndim - 1
+    spatial = image_cl.shape[:-1]
+    n_per_channel = spec.n_features(1, ndim)
+    channels = _float32_channels(image_cl)
+    index = np.asarray(index, dtype=np.intp)
+    rows = np.empty((index.size, len(channels) * n_per_channel), dtype=np.float32)
+    if index.size == 0:
+        return rows
+    coords = np.unravel_index(index, spatial)
+    side = _PIECE_2D if ndim == 2 else _PIECE_3D
+    # group the pixels by piece: pieces are numbered row-major on the grid
+    grid = [-(-n // side) for n in spatial]
+    piece_id = np.ravel_multi_index(tuple(c // side for c in coords), grid)
+    order = np.argsort(piece_id, kind="stable")
+    ids, first = np.unique(piece_id[order], return_index=True)
+    groups = dict(zip(ids.tolist(), np.split(order, first[1:])))
+    jobs = [(k, piece) for k, piece in enumerate(_pieces(tuple((0, n) for n in spatial), ndim))
+            if k in groups]
+    local = threading.local()
+
+    def work(job):
+        k, piece = job
+        shape = tuple(b - a for a, b in piece)
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = np.empty((side,) * ndim + (rows.shape[1],), dtype=np.float32)
+        dst = buf[tuple(slice(0, n) for n in shape)]
+        for c, channel in enumerate(channels):
+            _channel_features(channel, spec, ndim, dst, c * n_per_channel, piece)
+        sel = groups[k]
+        rows[sel] = dst[tuple(coord[sel] - a for coord, (a, _) in zip(coords, piece))]
+
+    _run_pieces(work, jobs, n_threads)
+    return rows
 
 
 def _check_fits_halo(shape, halo, *, name="image"):
