@@ -255,3 +255,36 @@ def test_property_percentile_bounds(image, low, high):
     assert out.dtype == np.float32 and out.shape == image.shape
     assert np.isfinite(out).all()
     assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16])
+@pytest.mark.parametrize("low, high", [(1.0, 99.8), (0.0, 100.0), (0.1, 50.0), (33.3, 66.7)])
+def test_histogram_percentiles_equal_numpy(dtype, low, high):
+    # 8- and 16-bit images take the histogram path: the same bits as np.percentile
+    from pixelforest.normalize import _histogram_percentiles
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(int(low * 10 + high))
+    for shape, axis in [((1, 1), None), ((13, 17), None), ((40, 50, 3), -1), ((2, 30, 20), 0)]:
+        image = rng.integers(info.min, int(info.max) + 1, shape).astype(dtype)
+        image.flat[::5] = info.max  # heavy ties at the top
+        flat = (image.reshape(-1, 1) if axis is None
+                else np.moveaxis(image, axis, -1).reshape(-1, image.shape[axis]))
+        expected = np.percentile(flat, [low, high], axis=0).T
+        np.testing.assert_array_equal(_histogram_percentiles(flat, low, high), expected)
+        np.testing.assert_array_equal(percentile_bounds(image, low, high, channel_axis=axis),
+                                      expected)
+
+
+@settings(max_examples=50, deadline=None)
+@given(values=st.lists(st.integers(0, 65535), min_size=1, max_size=300),
+       low=st.floats(0, 99), width=st.floats(0.01, 100))
+def test_histogram_percentiles_property(values, low, width):
+    from pixelforest.normalize import _histogram_percentiles
+
+    high = min(low + width, 100.0)
+    if not low < high:
+        return
+    flat = np.asarray(values, dtype=np.uint16).reshape(-1, 1)
+    np.testing.assert_array_equal(_histogram_percentiles(flat, low, high),
+                                  np.percentile(flat, [low, high], axis=0).T)

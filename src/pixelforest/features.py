@@ -481,7 +481,9 @@ def _channel_features(channel, spec, ndim, out, start, crop=None):
             order = [0] * ndim
             order[ax] = 1
             grad = _filtered(channel, region, spec._sigma_px(sigma, ndim), order)
-            grads.append(grad / np.float32(spacing[ax]))
+            if spacing[ax] != 1:
+                grad /= np.float32(spacing[ax])
+            grads.append(grad)
         return grads
 
     def second(sigma):  # upper triangle of the Hessian, row-major (skimage's order)
@@ -503,7 +505,11 @@ def _channel_features(channel, spec, ndim, out, start, crop=None):
         elif fam == "dog":
             np.subtract(smooth(sigma * _DOG_RATIO), smooth(sigma), out=dst[..., 0])
         elif fam == "gradient":
-            dst[..., 0] = np.sqrt(sum(g * g for g in first(sigma)))
+            grads = first(sigma)  # fresh arrays: squared and summed in place
+            total = np.multiply(grads[0], grads[0], out=grads[0])
+            for g in grads[1:]:
+                total += np.multiply(g, g, out=g)
+            np.sqrt(total, out=dst[..., 0])
         elif fam == "log":
             elems = second(sigma)
             diag = [elems[k] for k in _diag_indices(ndim)]

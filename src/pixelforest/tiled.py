@@ -53,6 +53,7 @@ import numpy as np
 from ._atomic import atomic_output, check_not_input
 from ._validation import check_channel_axis, check_image
 from .features import _check_fits_halo
+from .normalize import _lerp, _percentile_positions
 from .errors import (
     ChannelMismatchError,
     InvalidImageError,
@@ -474,16 +475,6 @@ def _order_statistics(blocks, n_channels, dtype, ranks, sched):
     return {key: dtype.type(st[6]) for key, st in state.items()}
 
 
-def _lerp(a, b, t):
-    # numpy's own linear interpolation of np.percentile (numpy/lib/_function_base_impl.py),
-    # evaluated on the same operand types so that the result is identical bit for bit.
-    diff_b_a = b - a
-    out = np.add(a, diff_b_a * t)
-    np.subtract(b, diff_b_a * (1 - t), out=out, where=t >= 0.5, casting="unsafe",
-                dtype=type(out.dtype))
-    return out
-
-
 def lazy_percentile_bounds(image, low=1.0, high=99.8, *, channel_axis=None, scheduler=None):
     """Exactly :func:`~pixelforest.normalize.percentile_bounds`, without loading the image.
 
@@ -537,16 +528,7 @@ def _bounds_cl(image_cl, low, high, sched):
     n = math.prod(image_cl.shape[:-1])
     n_channels = image_cl.shape[-1]
     image_cl = image_cl.rechunk({image_cl.ndim - 1: -1})
-    q = np.true_divide([low, high], 100)
-    virtual = (n - 1) * q
-    previous = np.floor(virtual)
-    nxt = previous + 1
-    above = virtual >= n - 1
-    previous[above] = n - 1
-    nxt[above] = n - 1
-    prev_idx = previous.astype(np.intp)
-    next_idx = nxt.astype(np.intp)
-    gamma = (virtual - previous).reshape(2, 1)
+    prev_idx, next_idx, gamma = _percentile_positions(n, low, high)
     ranks = [sorted({*prev_idx.tolist(), *next_idx.tolist()})] * n_channels
     blocks = list(image_cl.to_delayed().ravel())
     stats = _order_statistics(blocks, n_channels, image_cl.dtype, ranks, sched)
