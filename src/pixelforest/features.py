@@ -22,7 +22,7 @@ Families
 
 Every filter is a :func:`scipy.ndimage.gaussian_filter` in float32 with
 ``mode="reflect"`` and ``truncate=4`` (computed by the compiled kernels of
-:mod:`pixelforest._gaussian`, the same bits 2.5x faster), so each feature
+:mod:`pixelforest._gaussian`, the same bits, 2.7-2.9x faster), so each feature
 at a pixel depends only on the pixels within a known radius.  :meth:`FeatureSpec.halo_for`
 returns that radius per axis: a block cut with that margin gives, in its
 interior, bit for bit the features of the whole image (the border of the
