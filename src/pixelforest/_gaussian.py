@@ -39,7 +39,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["gaussian_crop", "gaussian_weights", "kernel_radius", "TRUNCATE"]
+__all__ = ["gaussian_crop", "gaussian_weights", "grow_crop", "kernel_radius", "TRUNCATE"]
 
 #: Filters are truncated at this many standard deviations (scipy's default).
 TRUNCATE = 4.0
@@ -54,6 +54,17 @@ def kernel_radius(sigma):
     (4, 40)
     """
     return int(TRUNCATE * float(sigma) + 0.5)
+
+
+def grow_crop(crop, margin, shape):
+    """``crop`` (pairs ``(lo, hi)`` per axis) grown by ``margin``, clipped to ``shape``.
+
+    Examples
+    --------
+    >>> grow_crop(((2, 5), (0, 4)), (3, 3), (10, 6))
+    ((0, 8), (0, 6))
+    """
+    return tuple((max(lo - m, 0), min(hi + m, n)) for (lo, hi), m, n in zip(crop, margin, shape))
 
 
 @functools.lru_cache(maxsize=256)
@@ -191,8 +202,7 @@ def _scipy_crop(image, sigma, order, crop):
     """The scipy path: filter the region ``crop`` needs, return the crop."""
     from scipy import ndimage as ndi
 
-    region = tuple((max(lo - kernel_radius(s), 0), min(hi + kernel_radius(s), n))
-                   for (lo, hi), s, n in zip(crop, sigma, image.shape))
+    region = grow_crop(crop, [kernel_radius(s) for s in sigma], image.shape)
     sub = image[tuple(slice(a, b) for a, b in region)]
     res = ndi.gaussian_filter(sub, sigma, order=order, mode="reflect", truncate=TRUNCATE,
                               output=np.float32)
@@ -250,7 +260,7 @@ def gaussian_crop(image, sigma, order=0, crop=None):
     shape = image.shape
     # the range of each axis a pass must cover: its crop once that axis has
     # been filtered, the crop grown by the radius (clipped) before
-    grown = [(max(lo - r, 0), min(hi + r, n)) for (lo, hi), r, n in zip(crop, radius, shape)]
+    grown = grow_crop(crop, radius, shape)
     # ``src`` covers ``cover[ax]`` of each axis (the whole image at first)
     src = image
     cover = [(0, n) for n in shape]
@@ -273,15 +283,12 @@ def gaussian_crop(image, sigma, order=0, crop=None):
             # cropped, whole), A the axes between ax and the last (at most
             # one), Q the last; cut A and Q to their grown ranges
             z = int(np.prod(src.shape[:ax], dtype=np.int64))
-            if ndim - ax == 3:  # 3D, axis 0: A = axis 1
-                a_lo = grown[1][0] - cover[1][0]
-                src4 = src.reshape((z,) + src.shape[ax:])
-            else:  # A is empty
-                a_lo = 0
-                src4 = src.reshape((z, src.shape[ax], 1, src.shape[-1]))
+            between = ndim - ax == 3  # 3D, axis 0: A is axis 1
+            a_lo = grown[1][0] - cover[1][0] if between else 0
+            a_src, a_dst = (src.shape[1], out_shape[1]) if between else (1, 1)
             q_lo = grown[-1][0] - cover[-1][0]
-            dst4 = dst.reshape((z, out_shape[ax], src4.shape[2] if ndim - ax != 3
-                                else out_shape[1], out_shape[-1]))
+            src4 = src.reshape((z, src.shape[ax], a_src, src.shape[-1]))
+            dst4 = dst.reshape((z, out_shape[ax], a_dst, out_shape[-1]))
             _pass_outer(src4, dst4, weights, anti, index, a_lo, q_lo)
         src = dst
         cover = out_ranges

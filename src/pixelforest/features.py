@@ -44,7 +44,7 @@ import threading
 
 import numpy as np
 
-from ._gaussian import gaussian_crop, kernel_radius
+from ._gaussian import gaussian_crop, grow_crop, kernel_radius
 from ._threads import resolve_n_threads, run_on_pool
 from ._validation import check_channel_axis, check_image, to_channel_last
 from .errors import InvalidImageError, InvalidParameterError
@@ -76,11 +76,6 @@ _STRUCTURE_INNER = 0.5
 _EDGE_SIGMAS = (0.7, 1.0)
 
 _ALL_FAMILIES = tuple(FAMILIES)
-
-
-def _radius(sigma_px):
-    """Radius (in pixels) of scipy's Gaussian kernel for one axis."""
-    return kernel_radius(sigma_px)
 
 
 def _fmt(value):
@@ -365,9 +360,9 @@ class FeatureSpec:
                 px = self._sigma_px(sigma, ndim)
                 if fam == "structure":
                     inner = self._sigma_px(sigma * _STRUCTURE_INNER, ndim)
-                    reach = [_radius(a) + _radius(b) for a, b in zip(inner, px)]
+                    reach = [kernel_radius(a) + kernel_radius(b) for a, b in zip(inner, px)]
                 else:  # dog's inner sigma is smaller than sigma
-                    reach = [_radius(a) for a in px]
+                    reach = [kernel_radius(a) for a in px]
                 halo = [max(h, r) for h, r in zip(halo, reach)]
         return tuple(halo)
 
@@ -438,22 +433,6 @@ PRESETS = {
 }
 
 
-def _grow(crop, margin, shape):
-    """``crop`` (pairs ``(lo, hi)`` per axis) grown by ``margin``, clipped to ``shape``."""
-    return tuple((max(lo - m, 0), min(hi + m, n)) for (lo, hi), m, n in zip(crop, margin, shape))
-
-
-def _filtered(arr, crop, sigma_px, order=0):
-    """Gaussian (derivative) of float32 ``arr`` at the pixels of ``crop`` only.
-
-    Equal bit for bit to ``scipy.ndimage.gaussian_filter(arr, sigma_px,
-    order, mode="reflect", truncate=4, output=np.float32)[crop]``, computed
-    by :func:`pixelforest._gaussian.gaussian_crop` (compiled, and each pass
-    only where the crop needs it).
-    """
-    return gaussian_crop(arr, sigma_px, order, crop)
-
-
 def _channel_features(channel, spec, ndim, out, start, crop=None):
     """Write the features of one float32 channel into ``out[..., start:]``.
 
@@ -472,7 +451,7 @@ def _channel_features(channel, spec, ndim, out, start, crop=None):
 
     def smooth(sigma):
         if sigma not in smooth_cache:
-            smooth_cache[sigma] = _filtered(channel, crop, spec._sigma_px(sigma, ndim))
+            smooth_cache[sigma] = gaussian_crop(channel, spec._sigma_px(sigma, ndim), 0, crop)
         return smooth_cache[sigma]
 
     def first(sigma, region=crop):
@@ -480,7 +459,7 @@ def _channel_features(channel, spec, ndim, out, start, crop=None):
         for ax in range(ndim):
             order = [0] * ndim
             order[ax] = 1
-            grad = _filtered(channel, region, spec._sigma_px(sigma, ndim), order)
+            grad = gaussian_crop(channel, spec._sigma_px(sigma, ndim), order, region)
             if spacing[ax] != 1:
                 grad /= np.float32(spacing[ax])
             grads.append(grad)
@@ -494,7 +473,7 @@ def _channel_features(channel, spec, ndim, out, start, crop=None):
                     order = [0] * ndim
                     order[i] += 1
                     order[j] += 1
-                    elem = _filtered(channel, crop, spec._sigma_px(sigma, ndim), order)
+                    elem = gaussian_crop(channel, spec._sigma_px(sigma, ndim), order, crop)
                     elems.append(elem / np.float32(spacing[i] * spacing[j]))
             second_cache[sigma] = elems
         return second_cache[sigma]
@@ -520,10 +499,10 @@ def _channel_features(channel, spec, ndim, out, start, crop=None):
         else:  # structure tensor: gradient at the inner scale, averaged at sigma
             px = spec._sigma_px(sigma, ndim)
             # the gradients are needed around crop as far as the averaging reaches
-            region = _grow(crop, [_radius(s) for s in px], channel.shape)
+            region = grow_crop(crop, [kernel_radius(s) for s in px], channel.shape)
             grads = first(sigma * _STRUCTURE_INNER, region)
             inner = tuple((lo - a, hi - a) for (lo, hi), (a, _) in zip(crop, region))
-            tensor = [_filtered(grads[i] * grads[j], inner, px)
+            tensor = [gaussian_crop(grads[i] * grads[j], px, 0, inner)
                       for i in range(ndim) for j in range(i, ndim)]
             for k, eig in enumerate(hessian_matrix_eigvals(tensor)):
                 dst[..., k] = eig
