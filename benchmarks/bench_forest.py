@@ -7,7 +7,7 @@ the DSB2018 sample images, stacked to ``--rows`` pixels (default 2048 x 2048
 background).  For each forest the script times, in the same run:
 
 * scikit-learn ``predict_proba`` with ``n_jobs=1`` and ``n_jobs=2``;
-* :func:`pixelforest._forest.forest_predict_proba` with 1 and 2 threads;
+* :func:`pixelforest.forest.inference.forest_predict_proba` with 1 and 2 threads;
 
 checks that every output equals scikit-learn's (max abs difference, same
 argmax) and prints speed ratios, and the peak memory numpy allocates during
@@ -31,7 +31,7 @@ def feature_rows(n_rows):
     from skimage.feature import multiscale_basic_features
 
     from pixelforest.datasets import list_samples, load_sample
-    from pixelforest.normalize import normalize_percentile
+    from pixelforest.preprocess.normalize import normalize_percentile
 
     blocks, targets, total = [], [], 0
     for name in list_samples():
@@ -77,7 +77,7 @@ def main(argv=None):
 
     from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
-    from pixelforest._forest import compile_forest, forest_predict_proba
+    from pixelforest.forest.inference import compile_forest, forest_predict_proba
 
     X, y = feature_rows(args.rows)
     rng = np.random.default_rng(0)

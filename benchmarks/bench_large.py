@@ -8,9 +8,9 @@ The script
 1. builds the input: a real DSB2018 fluorescence image (through
    :mod:`pixelforest.datasets`) tiled to ``--size`` x ``--size`` uint8,
    stored as a Zarr with 1024 x 1024 chunks;
-2. trains a default :class:`~pixelforest.classifier.PixelClassifier`
+2. trains a default :class:`~pixelforest.classify.classifier.PixelClassifier`
    (default features and forest) on simulated scribbles of that image and
-   saves it with :func:`pixelforest.model_io.save_model`;
+   saves it with :func:`pixelforest.io.model_file.save_model`;
 3. runs ``pixelforest predict MODEL big.zarr -o labels.zarr`` in a child
    process under ``/usr/bin/time -v`` (or, without it, polls the child's
    memory with psutil) and prints its peak RSS and wall time;
@@ -19,7 +19,7 @@ The script
    ratios (memory per megapixel, throughput).
 
 The memory model printed next to the measurement is the one documented in
-:mod:`pixelforest.tiled`: ``workers x (chunk + 2 halo)^2 x features x 4
+:mod:`pixelforest.scale.tiled`: ``workers x (chunk + 2 halo)^2 x features x 4
 bytes x 3`` plus the interpreter, libraries and model.  ``--chunks`` and
 ``--workers`` are passed to ``pixelforest predict`` to explore it.
 
@@ -47,7 +47,7 @@ TARGET_GB = 1.5
 def build_input(folder, size, sample):
     """Tile a real fluorescence image to size x size uint8 and store it as Zarr."""
     from pixelforest.datasets import list_samples, load_sample
-    from pixelforest.io import imwrite
+    from pixelforest.io.images import imwrite
 
     name = sample or list_samples("fluorescence")[0]
     image, labels = load_sample(name)
@@ -61,9 +61,9 @@ def build_input(folder, size, sample):
 
 
 def train(folder, image, labels):
-    from pixelforest.annotate import simulate_scribbles
-    from pixelforest.classifier import PixelClassifier
-    from pixelforest.model_io import save_model
+    from pixelforest.classify.scribbles import simulate_scribbles
+    from pixelforest.classify.classifier import PixelClassifier
+    from pixelforest.io.model_file import save_model
 
     clf = PixelClassifier().fit(image, simulate_scribbles(labels, random_state=0))
     path = folder / "model.skops"
@@ -113,8 +113,8 @@ def measure(command, env):
 
 PEER = """
 import sys, numpy as np
-from pixelforest.io import imread
-from pixelforest.model_io import load_model
+from pixelforest.io.images import imread
+from pixelforest.io.model_file import load_model
 clf = load_model(sys.argv[1])
 image = imread(sys.argv[2])[: int(sys.argv[3]), : int(sys.argv[3])]
 labels = clf.predict(image)
@@ -136,8 +136,8 @@ def main(argv=None):
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pf-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        from pixelforest._threads import available_cores
-        from pixelforest.tiled import DEFAULT_MEMORY_BUDGET, _WORKING_FACTOR, choose_chunks
+        from pixelforest._shared.threads import available_cores
+        from pixelforest.scale.tiled import DEFAULT_MEMORY_BUDGET, _WORKING_FACTOR, choose_chunks
 
         name, image, labels, zarr_path, big = build_input(folder, args.size, args.sample)
         clf, model_path = train(folder, image, labels)

@@ -27,7 +27,7 @@ def main(argv=None):
     from sklearn.base import clone
 
     from pixelforest import PixelClassifier
-    from pixelforest._threads import resolve_n_threads
+    from pixelforest._shared.threads import resolve_n_threads
 
     image, _, scribbles, name = make_mosaic(args.size)
     print(f"mosaic {image.shape} of {name}, {np.count_nonzero(scribbles)} scribbled pixels, "

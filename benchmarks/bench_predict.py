@@ -17,7 +17,7 @@ The mosaic tiles one public DSB2018 fluorescence image (loaded through
 :mod:`pixelforest.datasets`, so ``PIXELFOREST_DATA_DIR`` must point at the
 data folder) to 2048 x 2048; every copy of a nucleus is its own instance, and
 both methods train on the same simulated scribbles
-(:func:`pixelforest.annotate.simulate_scribbles`).  IoU is foreground
+(:func:`pixelforest.classify.scribbles.simulate_scribbles`).  IoU is foreground
 (scribble class 2) against the reference labels > 0.
 
 Each measurement runs in its own child process (``subprocess``), which reads
@@ -50,7 +50,7 @@ TARGETS = {"predict": 10.0, "fit": 5.0}
 
 def make_mosaic(size, sample=None):
     """Return (image, reference labels, scribbles, sample name) of a size x size mosaic."""
-    from pixelforest.annotate import simulate_scribbles
+    from pixelforest.classify.scribbles import simulate_scribbles
     from pixelforest.datasets import list_samples, load_sample
 
     name = sample or list_samples(kind="fluorescence")[0]
@@ -88,7 +88,7 @@ def peer_estimator():
 
 
 def iou_foreground(pred, ref):
-    from pixelforest.metrics import iou
+    from pixelforest.evaluate.metrics import iou
 
     return float(iou(pred == 2, ref > 0))
 
@@ -136,9 +136,9 @@ def child(task, method, workdir, repeats):
     else:
         import sklearn.ensemble  # noqa: F401  (imported before the baseline)
 
-        import pixelforest._forest  # noqa: F401  (numba, imported before the baseline)
+        import pixelforest.forest.inference  # noqa: F401  (numba, imported before the baseline)
         from pixelforest import PixelClassifier
-        from pixelforest.model_io import load_model, save_model
+        from pixelforest.io.model_file import load_model, save_model
 
         if task == "fit":
             base = _peak_mb()
@@ -161,7 +161,7 @@ def child(task, method, workdir, repeats):
 
 def exactness(clf, image):
     """Max |compiled forest - scikit-learn predict_proba| on the mosaic's features."""
-    from pixelforest._forest import forest_predict_proba
+    from pixelforest.forest.inference import forest_predict_proba
 
     image_cl = image[..., None]
     feats = clf._features(image_cl, clf._normalization_bounds(image_cl), clf.spec_)

@@ -3,9 +3,9 @@
 Compares, on the public DSB2018 sample images (``pixelforest.datasets``;
 set ``PIXELFOREST_DATA_DIR=../shared/data``), in one run:
 
-* ``otsu``: :func:`pixelforest.unsupervised.otsu_segment`, foreground = the
+* ``otsu``: :func:`pixelforest.segment.unsupervised.otsu_segment`, foreground = the
   brighter class;
-* ``kmeans``: :func:`pixelforest.unsupervised.kmeans_segment` with two
+* ``kmeans``: :func:`pixelforest.segment.unsupervised.kmeans_segment` with two
   clusters, foreground = the brighter cluster;
 * ``skimage``: scikit-image's trainable segmentation recipe,
   ``multiscale_basic_features`` (sigma 1-16) + ``RandomForestClassifier(50,
@@ -14,7 +14,7 @@ set ``PIXELFOREST_DATA_DIR=../shared/data``), in one run:
 * ``pixelforest``: ``PixelClassifier()`` with all its defaults.
 
 Protocol, for each image: simulate scribbles from its reference instance
-labels (:func:`pixelforest.annotate.simulate_scribbles`, ``random_state=0``
+labels (:func:`pixelforest.classify.scribbles.simulate_scribbles`, ``random_state=0``
 unless ``--seeds`` says otherwise: strokes inside ~30 % of the nuclei and a
 few strokes across the background, 1 = background, 2 = nuclei); train the
 supervised methods on those scribbles alone; predict the whole image; score
@@ -57,11 +57,11 @@ def score_image(name, seed, pf_features=None):
     from skimage.future import fit_segmenter, predict_segmenter
     from sklearn.ensemble import RandomForestClassifier
 
-    from pixelforest.annotate import simulate_scribbles
-    from pixelforest.classifier import PixelClassifier
+    from pixelforest.classify.scribbles import simulate_scribbles
+    from pixelforest.classify.classifier import PixelClassifier
     from pixelforest.datasets import load_sample
-    from pixelforest.metrics import iou
-    from pixelforest.unsupervised import kmeans_segment, otsu_segment
+    from pixelforest.evaluate.metrics import iou
+    from pixelforest.segment.unsupervised import kmeans_segment, otsu_segment
 
     image, labels = load_sample(name)
     channel_axis = -1 if image.ndim == 3 else None

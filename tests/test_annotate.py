@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from pixelforest.annotate import BACKGROUND, FOREGROUND, simulate_scribbles
+from pixelforest.classify.scribbles import BACKGROUND, FOREGROUND, simulate_scribbles
 from pixelforest.errors import InvalidLabelsError, InvalidParameterError
 
 

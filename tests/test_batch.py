@@ -1,4 +1,4 @@
-"""Tests of pixelforest.batch: expansion of inputs, resume, failures, interruption."""
+"""Tests of pixelforest.scale.batch: expansion of inputs, resume, failures, interruption."""
 
 import copy
 import os
@@ -8,13 +8,13 @@ import pytest
 import tifffile
 import zarr
 
-from pixelforest.batch import BatchReport, expand_inputs, predict_files
-from pixelforest.classifier import PixelClassifier, default_estimator
+from pixelforest.scale.batch import BatchReport, expand_inputs, predict_files
+from pixelforest.classify.classifier import PixelClassifier, default_estimator
 from pixelforest.datasets import synthetic_nuclei
 from pixelforest.errors import InvalidParameterError, ModelFileError
 from pixelforest.features import FeatureSpec
-from pixelforest.io import imwrite
-from pixelforest.model_io import save_model
+from pixelforest.io.images import imwrite
+from pixelforest.io.model_file import save_model
 
 
 # scikit-learn's joblib wrapper empties the global warning filters while it runs

@@ -3,8 +3,8 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 
-from pixelforest.annotate import simulate_scribbles
-from pixelforest.classifier import PixelClassifier, default_estimator
+from pixelforest.classify.scribbles import simulate_scribbles
+from pixelforest.classify.classifier import PixelClassifier, default_estimator
 from pixelforest.errors import (
     ChannelMismatchError,
     InvalidImageError,
@@ -137,7 +137,7 @@ def test_training_rows_are_whole_image_features_of_labelled_pixels():
     # features are computed only on the pieces holding labels; the rows must
     # still equal the whole-image features, bit for bit
     from pixelforest.features import compute_features
-    from pixelforest.normalize import normalize_percentile
+    from pixelforest.preprocess.normalize import normalize_percentile
 
     image, labels = _blobs((90, 90), seed=4)
     s = simulate_scribbles(labels, random_state=0)
@@ -272,7 +272,7 @@ def test_compiled_forest_equals_sklearn_on_a_real_image():
     expected = clf.estimator_.predict_proba(feats.reshape(-1, feats.shape[-1]))
     np.testing.assert_allclose(proba.reshape(-1, 2), expected, rtol=0, atol=1e-6)
     # the compiled kernel ran (its cache holds the fitted forest)
-    from pixelforest import _forest
+    from pixelforest.forest import inference as _forest
 
     assert clf.estimator_ in _forest._CACHE
 
@@ -365,8 +365,8 @@ def test_default_beats_otsu_on_a_real_image():
     # above Otsu (0.848 vs 0.822), the edge features lift the midpoint
     # splits (0.737 -> 0.769)
     from pixelforest import datasets
-    from pixelforest.metrics import iou
-    from pixelforest.unsupervised import otsu_segment
+    from pixelforest.evaluate.metrics import iou
+    from pixelforest.segment.unsupervised import otsu_segment
 
     if "PIXELFOREST_DATA_DIR" not in __import__("os").environ:
         pytest.skip("PIXELFOREST_DATA_DIR is not set")
@@ -456,18 +456,18 @@ def test_default_fit_equals_fit_on_the_whole_feature_stack(monkeypatch):
     # the default forest samples pixels of the whole image to place its
     # splits; computing only the pieces that hold labelled or sampled pixels
     # must give the model the whole stack gives, bit for bit
-    import pixelforest.classifier as classifier
-    from pixelforest.features import _features_channel_last
+    import pixelforest.classify.classifier as classifier
+    from pixelforest.features.compute import features_of_block
 
     image, labels = _blobs((530, 260), seed=8, n=40)
     s = simulate_scribbles(labels, random_state=1)
     fast = PixelClassifier(SMALL).fit(image, s)
 
     def whole_stack_rows(image_cl, spec, index, n_threads=None):
-        feats = _features_channel_last(image_cl, spec)
+        feats = features_of_block(image_cl, spec)
         return feats.reshape(-1, feats.shape[-1])[index]
 
-    monkeypatch.setattr(classifier, "_features_at", whole_stack_rows)
+    monkeypatch.setattr(classifier, "features_at", whole_stack_rows)
     slow = PixelClassifier(SMALL).fit(image, s)
     for a, b in zip(fast.estimator_.estimators_, slow.estimator_.estimators_):
         np.testing.assert_array_equal(a.tree_.threshold, b.tree_.threshold)

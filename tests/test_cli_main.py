@@ -13,7 +13,7 @@ import tifffile
 
 from pixelforest import datasets
 from pixelforest.cli.main import build_parser, main
-from pixelforest.io import imread
+from pixelforest.io.images import imread
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ import tifffile
 import zarr
 
 from pixelforest import datasets
-from pixelforest.annotate import simulate_scribbles
-from pixelforest.classifier import PixelClassifier, default_estimator
+from pixelforest.classify.scribbles import simulate_scribbles
+from pixelforest.classify.classifier import PixelClassifier, default_estimator
 from pixelforest.cli.main import build_parser, main
 from pixelforest.features import FeatureSpec
-from pixelforest.io import imwrite
-from pixelforest.model_io import save_model
+from pixelforest.io.images import imwrite
+from pixelforest.io.model_file import save_model
 
 
 # scikit-learn's joblib wrapper empties the global warning filters while it runs
@@ -144,7 +144,7 @@ def test_ctrl_c_leaves_no_partial_output(setup, tmp_path):
 
 
 def test_unreachable_scheduler_is_a_clear_error(setup, tmp_path, capsys, monkeypatch):
-    import pixelforest.tiled as tiled
+    import pixelforest.scale.tiled as tiled
 
     folder, _, _ = setup
     monkeypatch.setattr(tiled, "_CONNECT_TIMEOUT", "1s")

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from pixelforest.annotate import simulate_scribbles
+from pixelforest.classify.scribbles import simulate_scribbles
 from pixelforest.cli.main import main
-from pixelforest.io import imwrite
-from pixelforest.model_io import load_model
+from pixelforest.io.images import imwrite
+from pixelforest.io.model_file import load_model
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 from pixelforest import datasets
 from pixelforest.datasets import list_samples, load_sample, sample_info, synthetic_nuclei
 from pixelforest.errors import CorruptFileError, DataUnavailableError, InvalidParameterError
-from pixelforest.io import imwrite
+from pixelforest.io.images import imwrite
 
 SHARED = Path(os.environ.get("PIXELFOREST_DATA_DIR", "/nonexistent")) / "dsb2018"
 needs_shared = pytest.mark.skipif(

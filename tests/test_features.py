@@ -3,14 +3,8 @@ import pytest
 from scipy import ndimage as ndi
 
 from pixelforest.errors import InvalidImageError, InvalidParameterError
-from pixelforest.features import (
-    FAMILIES,
-    PRESETS,
-    FeatureSpec,
-    _features_at,
-    _features_channel_last,
-    compute_features,
-)
+from pixelforest.features import FAMILIES, PRESETS, FeatureSpec, compute_features
+from pixelforest.features.compute import features_at, features_of_block
 
 ALL = FeatureSpec(families=tuple(FAMILIES), sigmas=(0.7, 1.6, 3.0))
 
@@ -94,14 +88,14 @@ def test_halo_is_exact_bit_for_bit(shape, spacing):
         lo = [min(l_, n - 6) for l_, n in zip(lo, shape)]
         box = tuple(slice(a, a + 5) for a in lo)
         cut = tuple(slice(max(a - h, 0), min(a + 5 + h, n)) for a, h, n in zip(lo, halo, shape))
-        feats = _features_channel_last(image[cut][..., None], spec)
+        feats = features_of_block(image[cut][..., None], spec)
         inner = tuple(slice(b.start - c.start, b.start - c.start + 5) for b, c in zip(box, cut))
         np.testing.assert_array_equal(feats[inner], whole[box])
     # one pixel less of margin is not enough (the halo is tight)
     small = tuple(h - 1 for h in halo)
     lo = [n // 2 for n in shape]
     cut = tuple(slice(a - h, a + 5 + h) for a, h in zip(lo, small))
-    feats = _features_channel_last(image[cut][..., None], spec)
+    feats = features_of_block(image[cut][..., None], spec)
     inner = tuple(slice(h, h + 5) for h in small)
     assert not np.array_equal(feats[inner], whole[tuple(slice(a, a + 5) for a in lo)])
 
@@ -184,14 +178,14 @@ def test_default_spec_equals_plain_scipy_reference(shape):
 ])
 def test_crop_equals_whole_block_bit_for_bit(spec, shape):
     image = _rng_image(shape, seed=1)[..., None]
-    whole = _features_channel_last(image, spec)
+    whole = features_of_block(image, spec)
     n = len(shape)
     crops = [tuple(slice(5, s - 9) for s in shape),          # interior
              tuple(slice(0, 7) for _ in shape),               # touching the start
              tuple(slice(s - 4, s) for s in shape),           # touching the end
              tuple(slice(3, 4) for _ in range(n))]            # one pixel
     for crop in crops:
-        part = _features_channel_last(image, spec, crop=crop)
+        part = features_of_block(image, spec, crop=crop)
         assert part.shape == whole[crop].shape
         np.testing.assert_array_equal(part, whole[crop])
 
@@ -200,19 +194,19 @@ def test_crop_equals_whole_block_bit_for_bit(spec, shape):
 @pytest.mark.parametrize("shape", [(53, 71), (17, 29, 23)])
 def test_pieces_and_threads_give_the_same_numbers(monkeypatch, shape, n_threads):
     # a large region is computed piece by piece (on threads): same bits
-    import pixelforest.features as features
+    import pixelforest.features.compute as features
 
     spec = FeatureSpec(families=("intensity", "gaussian", "dog", "gradient", "structure"),
                        sigmas=(0.7, 2.0))
     image = _rng_image(shape, seed=4)[..., None]
-    whole = _features_channel_last(image, spec)
+    whole = features_of_block(image, spec)
     monkeypatch.setattr(features, "_PIECE_2D", 16)
     monkeypatch.setattr(features, "_PIECE_3D", 7)
-    np.testing.assert_array_equal(_features_channel_last(image, spec, n_threads=n_threads),
+    np.testing.assert_array_equal(features_of_block(image, spec, n_threads=n_threads),
                                   whole)
     crop = tuple(slice(3, n - 2) for n in shape)
     np.testing.assert_array_equal(
-        _features_channel_last(image, spec, crop=crop, n_threads=n_threads), whole[crop])
+        features_of_block(image, spec, crop=crop, n_threads=n_threads), whole[crop])
 
 
 @pytest.mark.parametrize("shape, spec, n_channels", [
@@ -223,30 +217,30 @@ def test_pieces_and_threads_give_the_same_numbers(monkeypatch, shape, n_threads)
 def test_features_at_pixels_equal_the_whole_stack(shape, spec, n_channels):
     rng = np.random.default_rng(7)
     image = rng.normal(0.5, 0.2, shape + (n_channels,)).astype(np.float32)
-    whole = _features_channel_last(image, spec).reshape(-1, spec.n_features(n_channels,
+    whole = features_of_block(image, spec).reshape(-1, spec.n_features(n_channels,
                                                                             len(shape)))
     n_pixels = whole.shape[0]
     # clustered and scattered pixels, in any order, repeats allowed
     index = np.concatenate([rng.integers(0, n_pixels, 300), np.arange(50, 90),
                             [0, n_pixels - 1, 5, 5]])
     for n_threads in (1, 2):
-        rows = _features_at(image, spec, index, n_threads=n_threads)
+        rows = features_at(image, spec, index, n_threads=n_threads)
         assert rows.dtype == np.float32 and rows.shape == (index.size, whole.shape[1])
         np.testing.assert_array_equal(rows, whole[index])
 
 
 def test_features_at_no_pixels_and_one_piece_only(monkeypatch):
-    import pixelforest.features as features
+    import pixelforest.features.compute as features
 
     image = _rng_image((1100, 1100, 1))
-    assert _features_at(image, FeatureSpec(), []).shape == (0, FeatureSpec().n_features())
+    assert features_at(image, FeatureSpec(), []).shape == (0, FeatureSpec().n_features())
     # pixels in one corner: only that piece is filtered
     computed = []
     original = features._channel_features
     monkeypatch.setattr(features, "_channel_features",
                         lambda *a, **k: computed.append(a[5]) or original(*a, **k))
     index = np.ravel_multi_index(([3, 10, 500], [7, 400, 511]), (1100, 1100))
-    rows = _features_at(image, FeatureSpec(), index)
+    rows = features_at(image, FeatureSpec(), index)
     assert computed == [((0, 512), (0, 512))]
-    whole = _features_channel_last(image, FeatureSpec()).reshape(-1, rows.shape[1])
+    whole = features_of_block(image, FeatureSpec()).reshape(-1, rows.shape[1])
     np.testing.assert_array_equal(rows, whole[index])

@@ -1,4 +1,4 @@
-"""Tests of pixelforest._forest: compiled forest inference equals scikit-learn."""
+"""Tests of pixelforest.forest.inference: compiled forest inference equals scikit-learn."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,8 +10,8 @@ from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
-from pixelforest import _forest
-from pixelforest._forest import (
+from pixelforest.forest import inference as _forest
+from pixelforest.forest.inference import (
     CompiledForest,
     compile_forest,
     float32_thresholds,

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
-from pixelforest import _gaussian
-from pixelforest._gaussian import gaussian_crop, gaussian_weights, kernel_radius
+from pixelforest.features import gaussian as _gaussian
+from pixelforest.features.gaussian import gaussian_crop, gaussian_weights, kernel_radius
 
 
 def _scipy(image, sigma, order=0):

@@ -6,7 +6,7 @@ import pytest
 import tifffile
 import zarr
 
-from pixelforest import io
+from pixelforest.io import images as io
 from pixelforest.errors import (
     CorruptFileError,
     ImageFileNotFoundError,
@@ -15,7 +15,7 @@ from pixelforest.errors import (
     OutputExistsError,
     UnsupportedFormatError,
 )
-from pixelforest.io import imread, imread_lazy, imwrite
+from pixelforest.io.images import imread, imread_lazy, imwrite
 
 RNG = np.random.default_rng(42)
 

@@ -1,4 +1,4 @@
-"""Tests of pixelforest.lesson: each checker accepts the reference solutions and
+"""Tests of pixelforest.lesson.checkers: each checker accepts the reference solutions and
 rejects a catalogue of typical wrong answers with a specific hint."""
 
 import numpy as np
@@ -268,7 +268,7 @@ def iou_counts(prediction, reference):
 
 
 def iou_library(prediction, reference):
-    from pixelforest.metrics import iou
+    from pixelforest.evaluate.metrics import iou
 
     return iou(prediction, reference)
 
@@ -443,7 +443,7 @@ def test_features_n_baseline(capsys):
 
 @pytest.fixture()
 def table():
-    from pixelforest.metrics import iou
+    from pixelforest.evaluate.metrics import iou
 
     ref = np.zeros((10, 12), bool)
     ref[2:8, 3:9] = True

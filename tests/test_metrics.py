@@ -8,7 +8,7 @@ from skimage.measure import label as connected_components
 import pixelforest
 from pixelforest.errors import InvalidImageError, InvalidLabelsError, InvalidParameterError
 from pixelforest.errors import ShapeMismatchError
-from pixelforest.metrics import (
+from pixelforest.evaluate.metrics import (
     DSB_THRESHOLDS,
     ObjectMatch,
     average_precision,

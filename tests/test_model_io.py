@@ -9,8 +9,8 @@ import pytest
 import skops.io as sio
 from sklearn.ensemble import RandomForestClassifier
 
-from pixelforest.annotate import simulate_scribbles
-from pixelforest.classifier import PixelClassifier, default_estimator
+from pixelforest.classify.scribbles import simulate_scribbles
+from pixelforest.classify.classifier import PixelClassifier, default_estimator
 from pixelforest.errors import (
     IncompatibleModelError,
     ModelFileError,
@@ -18,7 +18,7 @@ from pixelforest.errors import (
     UntrustedModelError,
 )
 from pixelforest.features import FeatureSpec
-from pixelforest.model_io import FORMAT_VERSION, load_model, model_info, save_model
+from pixelforest.io.model_file import FORMAT_VERSION, load_model, model_info, save_model
 
 SPEC = FeatureSpec(families=("intensity", "gaussian", "dog"),
                    sigmas={"gaussian": (0.7,), "dog": (1.6, 3.0)})

@@ -12,7 +12,7 @@ from pixelforest.errors import (
     InvalidImageError,
     InvalidParameterError,
 )
-from pixelforest.normalize import (
+from pixelforest.preprocess.normalize import (
     apply_bounds,
     normalize_minmax,
     normalize_percentile,
@@ -261,7 +261,7 @@ def test_property_percentile_bounds(image, low, high):
 @pytest.mark.parametrize("low, high", [(1.0, 99.8), (0.0, 100.0), (0.1, 50.0), (33.3, 66.7)])
 def test_histogram_percentiles_equal_numpy(dtype, low, high):
     # 8- and 16-bit images take the histogram path: the same bits as np.percentile
-    from pixelforest.normalize import _histogram_percentiles
+    from pixelforest.preprocess.normalize import _histogram_percentiles
 
     info = np.iinfo(dtype)
     rng = np.random.default_rng(int(low * 10 + high))
@@ -280,7 +280,7 @@ def test_histogram_percentiles_equal_numpy(dtype, low, high):
 @given(values=st.lists(st.integers(0, 65535), min_size=1, max_size=300),
        low=st.floats(0, 99), width=st.floats(0.01, 100))
 def test_histogram_percentiles_property(values, low, width):
-    from pixelforest.normalize import _histogram_percentiles
+    from pixelforest.preprocess.normalize import _histogram_percentiles
 
     high = min(low + width, 100.0)
     if not low < high:

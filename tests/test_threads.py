@@ -1,9 +1,9 @@
-"""Tests of pixelforest._threads: one place that decides thread counts."""
+"""Tests of pixelforest._shared.threads: one place that decides thread counts."""
 
 import pytest
 from threadpoolctl import threadpool_info
 
-from pixelforest._threads import ENV_VAR, available_cores, limit_blas_threads, resolve_n_threads
+from pixelforest._shared.threads import ENV_VAR, available_cores, limit_blas_threads, resolve_n_threads
 from pixelforest.errors import InvalidParameterError
 
 

@@ -1,4 +1,4 @@
-"""Tests of pixelforest.tiled: tiled == in-memory, exact global statistics,
+"""Tests of pixelforest.scale.tiled: tiled == in-memory, exact global statistics,
 streamed outputs, interruption, and a real dask.distributed cluster."""
 
 import os
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage as ndi
 
-from pixelforest import tiled
-from pixelforest.classifier import PixelClassifier, default_estimator
+from pixelforest.scale import tiled
+from pixelforest.classify.classifier import PixelClassifier, default_estimator
 from pixelforest.datasets import synthetic_nuclei
 from pixelforest.errors import (
     ChannelMismatchError,
@@ -27,9 +27,9 @@ from pixelforest.errors import (
     UnsupportedFormatError,
 )
 from pixelforest.features import FeatureSpec
-from pixelforest.io import imwrite
-from pixelforest.normalize import percentile_bounds
-from pixelforest.tiled import (
+from pixelforest.io.images import imwrite
+from pixelforest.preprocess.normalize import percentile_bounds
+from pixelforest.scale.tiled import (
     choose_chunks,
     lazy_percentile_bounds,
     predict_tiled,

@@ -9,8 +9,8 @@ from threadpoolctl import threadpool_limits
 
 from pixelforest.datasets import list_samples, load_sample
 from pixelforest.errors import ConstantImageWarning, InvalidImageError, InvalidParameterError
-from pixelforest.metrics import iou
-from pixelforest.unsupervised import kmeans_segment, otsu_segment
+from pixelforest.evaluate.metrics import iou
+from pixelforest.segment.unsupervised import kmeans_segment, otsu_segment
 
 
 def _blobs(shape=(64, 64), seed=0, fg=200.0, bg=20.0, noise=10.0):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pixelforest.errors import InvalidImageError, ShapeMismatchError
-from pixelforest.visualize import ERROR_COLOURS, error_overlay, plot_comparison
+from pixelforest.evaluate.figures import ERROR_COLOURS, error_overlay, plot_comparison
 
 
 def test_error_overlay_colours_each_outcome():

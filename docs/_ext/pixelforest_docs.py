@@ -28,19 +28,19 @@ from sphinx.util.nodes import nested_parse_with_titles
 #: Public modules documented in the API reference, in reading order.
 API_MODULES = (
     "pixelforest",
-    "pixelforest.io",
+    "pixelforest.io.images",
     "pixelforest.datasets",
-    "pixelforest.normalize",
-    "pixelforest.unsupervised",
-    "pixelforest.metrics",
-    "pixelforest.visualize",
+    "pixelforest.preprocess.normalize",
+    "pixelforest.segment.unsupervised",
+    "pixelforest.evaluate.metrics",
+    "pixelforest.evaluate.figures",
     "pixelforest.features",
-    "pixelforest.annotate",
-    "pixelforest.classifier",
-    "pixelforest.model_io",
-    "pixelforest.tiled",
-    "pixelforest.batch",
-    "pixelforest.lesson",
+    "pixelforest.classify.scribbles",
+    "pixelforest.classify.classifier",
+    "pixelforest.io.model_file",
+    "pixelforest.scale.tiled",
+    "pixelforest.scale.batch",
+    "pixelforest.lesson.checkers",
     "pixelforest.errors",
 )
 
@@ -273,7 +273,7 @@ def write_lesson_notebooks(app, exception):
         return
     import nbformat
 
-    from pixelforest._atomic import atomic_output
+    from pixelforest._shared.atomic import atomic_output
 
     for source in sorted((Path(app.srcdir) / "lessons").glob("*.md")):
         target = Path(app.outdir) / "lessons" / f"{source.stem}.ipynb"

@@ -5,22 +5,25 @@ judge a segmentation against a reference (IoU, Dice, object-level scores),
 compute named per-pixel features and train a random-forest pixel classifier
 from a few labelled pixels, then apply it to many or very large images.
 
-Submodules (one responsibility each):
+Subpackages, by domain (the older flat module names, such as
+``pixelforest.classifier`` or ``pixelforest.tiled``, still import):
 
-========================  ===================================================
-``pixelforest.io``        read/write TIFF, PNG/JPEG, Zarr, OME-Zarr
-``pixelforest.datasets``  real sample images (DSB2018) and synthetic nuclei
-``pixelforest.normalize`` min-max and percentile normalization
-``pixelforest.unsupervised`` K-means and Otsu segmentation
-``pixelforest.metrics``   IoU, Dice, confusion matrix, object matching, AP
-``pixelforest.features``  named multiscale per-pixel features
-``pixelforest.classifier`` the :class:`PixelClassifier` estimator
-``pixelforest.annotate``  simulated scribble annotations
-``pixelforest.model_io``  safe model files (skops)
-``pixelforest.tiled``     out-of-core (dask) prediction
-``pixelforest.batch``     resumable prediction over many files
-``pixelforest.lesson``    exercise checkers for the lesson
-========================  ===================================================
+==========================  =================================================
+``pixelforest.io``          images (TIFF, PNG/JPEG, Zarr, OME-Zarr) and safe
+                            model files (skops)
+``pixelforest.datasets``    real sample images (DSB2018) and synthetic nuclei
+``pixelforest.preprocess``  min-max and percentile normalization
+``pixelforest.segment``     segmentation without training: K-means, Otsu
+``pixelforest.evaluate``    IoU, Dice, object matching, AP; error figures
+``pixelforest.features``    named multiscale per-pixel features
+``pixelforest.forest``      the default forest, split placement, compiled
+                            exact inference
+``pixelforest.classify``    :class:`PixelClassifier`, its fitted prediction
+                            pipeline, simulated scribbles
+``pixelforest.scale``       out-of-core (dask) and batch prediction
+``pixelforest.lesson``      exercise checkers for the lesson
+``pixelforest.cli``         the ``pixelforest`` command (thin over the above)
+==========================  =================================================
 
 Top-level names are imported lazily, so ``import pixelforest`` is fast.
 """
@@ -30,26 +33,28 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "imread": "io",
-    "imwrite": "io",
-    "imread_lazy": "io",
-    "normalize_minmax": "normalize",
-    "normalize_percentile": "normalize",
-    "kmeans_segment": "unsupervised",
-    "otsu_segment": "unsupervised",
-    "iou": "metrics",
-    "dice": "metrics",
-    "FeatureSpec": "features",
-    "compute_features": "features",
-    "PixelClassifier": "classifier",
-    "save_model": "model_io",
-    "load_model": "model_io",
+    "imread": "io.images",
+    "imwrite": "io.images",
+    "imread_lazy": "io.images",
+    "normalize_minmax": "preprocess.normalize",
+    "normalize_percentile": "preprocess.normalize",
+    "kmeans_segment": "segment.unsupervised",
+    "otsu_segment": "segment.unsupervised",
+    "iou": "evaluate.metrics",
+    "dice": "evaluate.metrics",
+    "FeatureSpec": "features.spec",
+    "compute_features": "features.compute",
+    "PixelClassifier": "classify.classifier",
+    "save_model": "io.model_file",
+    "load_model": "io.model_file",
 }
 
 _SUBMODULES = {
-    "io", "datasets", "normalize", "unsupervised", "metrics", "features",
-    "classifier", "annotate", "model_io", "tiled", "batch", "lesson", "errors",
-    "visualize", "demo",
+    "io", "datasets", "preprocess", "segment", "evaluate", "features", "forest",
+    "classify", "scale", "lesson", "errors", "demo",
+    # the flat names of earlier releases
+    "normalize", "unsupervised", "metrics", "classifier", "annotate", "model_io",
+    "tiled", "batch", "visualize",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CorruptFileError, DataUnavailableError, InvalidParameterError
+from pixelforest.errors import CorruptFileError, DataUnavailableError, InvalidParameterError
 
 __all__ = ["list_samples", "sample_info", "load_sample", "synthetic_nuclei",
            "KINDS", "DEFAULT_BASE_URL"]
@@ -236,7 +236,7 @@ def _convert(info, image_file, mask_files):
     histology); each mask is one nucleus, numbered 1, 2, ... in sorted file
     name order (a later mask wins where two overlap).
     """
-    from .io import imread
+    from pixelforest.io.images import imread
 
     original = imread(image_file)
     if original.ndim == 3:
@@ -260,7 +260,7 @@ def _convert(info, image_file, mask_files):
 
 def _fetch_converted(collection, name, *, base_url, cache_dir):
     """Paths of the converted TIFFs, downloading and converting them if needed."""
-    from .io import imwrite
+    from pixelforest.io.images import imwrite
 
     folder = Path(cache_dir) / collection.name
     image_path = folder / "images" / f"{name}.tif"
@@ -334,7 +334,7 @@ def load_sample(name, *, base_url=None):
     >>> image.shape, image.dtype, int(labels.max())  # doctest: +SKIP
     ((256, 256), dtype('uint8'), 8)
     """
-    from .io import imread
+    from pixelforest.io.images import imread
 
     collection = _dsb2018()
     info = _row(collection, name)

@@ -50,8 +50,8 @@ class DemoResult:
 
 def _load(sample):
     """Return ``(name, kind, image, labels, notes)``, falling back to synthetic data."""
-    from . import datasets
-    from .errors import DataUnavailableError
+    from pixelforest import datasets
+    from pixelforest.errors import DataUnavailableError
 
     name = sample or DEFAULT_SAMPLE
     try:
@@ -68,7 +68,7 @@ def _load(sample):
 
 
 def _score(mask, labels):
-    from . import metrics
+    from pixelforest.evaluate import metrics
 
     match = metrics.match_objects(mask, labels, threshold=0.5)
     return {
@@ -109,10 +109,10 @@ def run_demo(*, sample=None, out=None, random_state=0, log=None):
     """
     import time
 
-    from .annotate import simulate_scribbles
-    from .classifier import PixelClassifier
-    from .unsupervised import kmeans_segment, otsu_segment
-    from .visualize import plot_comparison
+    from pixelforest.classify.scribbles import simulate_scribbles
+    from pixelforest.classify.classifier import PixelClassifier
+    from pixelforest.segment.unsupervised import kmeans_segment, otsu_segment
+    from pixelforest.evaluate.figures import plot_comparison
 
     log = log or (lambda message: None)
     name, kind, image, labels, notes = _load(sample)

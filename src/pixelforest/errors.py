@@ -89,7 +89,7 @@ class NotFittedError(PixelforestError, AttributeError):
 
 
 class ExerciseCheckError(PixelforestError, AssertionError):
-    """A learner's answer to a lesson exercise failed a check (:mod:`pixelforest.lesson`).
+    """A learner's answer to a lesson exercise failed a check (:mod:`pixelforest.lesson.checkers`).
 
     The message says which case failed and gives a hint to fix the answer.
     """

@@ -32,8 +32,8 @@ def add_output(parser, *, help="output file (.tif, .png or .zarr)"):
 
 def write_output(array, args):
     """Write ``array`` to ``args.output`` atomically, never over the input."""
-    from .._atomic import check_not_input
-    from ..io import imwrite
+    from pixelforest._shared.atomic import check_not_input
+    from pixelforest.io.images import imwrite
 
     check_not_input(args.output, [getattr(args, "input", None)])
     imwrite(args.output, array, overwrite=args.overwrite)

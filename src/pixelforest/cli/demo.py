@@ -1,6 +1,6 @@
 """``pixelforest demo``: the lesson's pipeline on a real image, measured."""
 
-from ._common import add_command
+from pixelforest.cli._common import add_command
 
 
 def add_parser(subparsers):
@@ -28,10 +28,10 @@ def add_parser(subparsers):
 def run(args):
     import sys
 
-    from ..demo import format_table, run_demo
+    from pixelforest.demo import format_table, run_demo
 
     if args.list:
-        from .. import datasets
+        from pixelforest import datasets
 
         for name in datasets.list_samples():
             info = datasets.sample_info(name)

@@ -1,6 +1,6 @@
 """``pixelforest evaluate``: score a segmentation against a reference."""
 
-from ._common import add_command
+from pixelforest.cli._common import add_command
 
 
 def add_parser(subparsers):
@@ -28,8 +28,8 @@ def add_parser(subparsers):
 
 def evaluate_files(prediction, reference, *, foreground=None, threshold=0.5):
     """Return the scores of ``pixelforest evaluate`` as a dict."""
-    from .. import metrics
-    from ..io import imread
+    from pixelforest.evaluate import metrics
+    from pixelforest.io.images import imread
 
     pred = imread(prediction)
     ref = imread(reference)

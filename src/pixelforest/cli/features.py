@@ -1,6 +1,6 @@
 """``pixelforest features``: list feature families and presets."""
 
-from ._common import add_command
+from pixelforest.cli._common import add_command
 
 
 def add_parser(subparsers):
@@ -19,7 +19,7 @@ def add_parser(subparsers):
 def run(args):
     import json
 
-    from ..features import FAMILIES, PRESETS, FeatureSpec
+    from pixelforest.features import FAMILIES, PRESETS, FeatureSpec
 
     if args.json:
         print(json.dumps({

@@ -1,6 +1,6 @@
 """``pixelforest info``: describe a model file."""
 
-from ._common import add_command
+from pixelforest.cli._common import add_command
 
 
 def add_parser(subparsers):
@@ -21,7 +21,7 @@ def add_parser(subparsers):
 def run(args):
     import json
 
-    from ..model_io import model_info
+    from pixelforest.io.model_file import model_info
 
     info = model_info(args.model)
     if args.json:

@@ -1,6 +1,6 @@
 """``pixelforest kmeans``: unsupervised segmentation by K-means clustering."""
 
-from ._common import add_channel_axis, add_command, add_output, write_output
+from pixelforest.cli._common import add_channel_axis, add_command, add_output, write_output
 
 
 def add_parser(subparsers):
@@ -22,8 +22,8 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from ..io import imread
-    from ..unsupervised import kmeans_segment
+    from pixelforest.io.images import imread
+    from pixelforest.segment.unsupervised import kmeans_segment
 
     image = imread(args.input)
     labels = kmeans_segment(image, args.clusters, channel_axis=args.channel_axis,

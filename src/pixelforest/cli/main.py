@@ -66,7 +66,7 @@ def main(argv=None):
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
-    from ..errors import PixelforestError
+    from pixelforest.errors import PixelforestError
 
     try:
         return int(args._run(args) or 0)

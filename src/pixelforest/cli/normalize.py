@@ -1,6 +1,6 @@
 """``pixelforest normalize``: rescale intensities to [0, 1] as float32."""
 
-from ._common import add_channel_axis, add_command, add_output, write_output
+from pixelforest.cli._common import add_channel_axis, add_command, add_output, write_output
 
 
 def add_parser(subparsers):
@@ -26,8 +26,8 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from ..io import imread
-    from ..normalize import normalize_minmax, normalize_percentile
+    from pixelforest.io.images import imread
+    from pixelforest.preprocess.normalize import normalize_minmax, normalize_percentile
 
     image = imread(args.input)
     if args.method == "minmax":

@@ -1,6 +1,6 @@
 """``pixelforest otsu``: the classic global threshold (non-ML baseline)."""
 
-from ._common import add_channel_axis, add_command, add_output, write_output
+from pixelforest.cli._common import add_channel_axis, add_command, add_output, write_output
 
 
 def add_parser(subparsers):
@@ -18,8 +18,8 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from ..io import imread
-    from ..unsupervised import otsu_segment
+    from pixelforest.io.images import imread
+    from pixelforest.segment.unsupervised import otsu_segment
 
     write_output(otsu_segment(imread(args.input), channel_axis=args.channel_axis), args)
     return 0

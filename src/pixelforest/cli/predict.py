@@ -1,6 +1,6 @@
 """``pixelforest predict``: apply a trained model to many or very large images."""
 
-from ._common import add_command
+from pixelforest.cli._common import add_command
 
 
 def _positive_int(text):
@@ -61,8 +61,8 @@ def add_parser(subparsers):
 def run(args):
     import sys
 
-    from ..batch import predict_files
-    from ..model_io import load_model
+    from pixelforest.scale.batch import predict_files
+    from pixelforest.io.model_file import load_model
 
     if args.scheduler is not None and args.workers is not None:
         print("pixelforest: note: --workers applies to local runs; the cluster's "

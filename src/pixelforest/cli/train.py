@@ -1,6 +1,6 @@
 """``pixelforest train``: train a pixel classifier from label images (scribbles)."""
 
-from ._common import add_channel_axis, add_command
+from pixelforest.cli._common import add_channel_axis, add_command
 
 
 def add_parser(subparsers):
@@ -39,13 +39,13 @@ def run(args):
     import warnings
     from pathlib import Path
 
-    from .._atomic import check_not_input
-    from ..classifier import PixelClassifier, default_estimator
-    from ..errors import InvalidParameterError, OutputExistsError
-    from ..features import FeatureSpec
-    from ..io import imread
-    from ..metrics import iou
-    from ..model_io import save_model
+    from pixelforest._shared.atomic import check_not_input
+    from pixelforest.classify.classifier import PixelClassifier, default_estimator
+    from pixelforest.errors import InvalidParameterError, OutputExistsError
+    from pixelforest.features import FeatureSpec
+    from pixelforest.io.images import imread
+    from pixelforest.evaluate.metrics import iou
+    from pixelforest.io.model_file import save_model
 
     if len(args.labels) != len(args.images):
         raise InvalidParameterError(

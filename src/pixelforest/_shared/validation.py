@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from .errors import InvalidImageError, ShapeMismatchError
+from pixelforest.errors import InvalidImageError, ShapeMismatchError
 
 #: Images have this many spatial dimensions: (Y, X) or (Z, Y, X).
 SPATIAL_NDIMS = (2, 3)

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._validation import check_image
-from .errors import ExerciseCheckError, PixelforestError
+from pixelforest._shared.validation import check_image
+from pixelforest.errors import ExerciseCheckError, PixelforestError
 
 __all__ = [
     "check_normalize",
@@ -377,7 +377,7 @@ def check_iou(fn):
     ``fn(prediction, reference)`` must return one number,
     ``|prediction AND reference| / |prediction OR reference|``, treating every
     nonzero pixel as foreground, for boolean, 0/1 and label-image masks; two
-    empty masks agree perfectly (1.0, as :func:`pixelforest.metrics.iou`).
+    empty masks agree perfectly (1.0, as :func:`pixelforest.evaluate.metrics.iou`).
 
     Parameters
     ----------
@@ -589,7 +589,7 @@ def check_features(fn, *, n_baseline=3):
 def check_improvement(scores, predictions, reference, *, candidate, improved):
     """Check a table of IoU scores and its conclusion (exercise 5).
 
-    Every score must be the IoU (:func:`pixelforest.metrics.iou`) of the
+    Every score must be the IoU (:func:`pixelforest.evaluate.metrics.iou`) of the
     matching prediction with the reference, and ``improved`` must say
     whether ``candidate`` scores higher than every other method.
 
@@ -627,7 +627,7 @@ def check_improvement(scores, predictions, reference, *, candidate, improved):
     ...
     pixelforest.errors.ExerciseCheckError: Exercise 5: your answer improved=False...
     """
-    from .metrics import iou
+    from pixelforest.evaluate.metrics import iou
 
     if not isinstance(scores, Mapping) or not isinstance(predictions, Mapping):
         _fail(5, "scores and predictions must be dictionaries (method name -> value).",

@@ -10,7 +10,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from .errors import OutputExistsError
+from pixelforest.errors import OutputExistsError
 
 __all__ = ["atomic_output", "check_not_input"]
 

@@ -22,7 +22,7 @@ Families
 
 Every filter is a :func:`scipy.ndimage.gaussian_filter` in float32 with
 ``mode="reflect"`` and ``truncate=4`` (computed by the compiled kernels of
-:mod:`pixelforest._gaussian`, the same bits, 2.7-2.9x faster), so each feature
+:mod:`pixelforest.features.gaussian`, the same bits, 2.7-2.9x faster), so each feature
 at a pixel depends only on the pixels within a known radius.  :meth:`FeatureSpec.halo_for`
 returns that radius per axis: a block cut with that margin gives, in its
 interior, bit for bit the features of the whole image (the border of the
@@ -37,19 +37,14 @@ spatial axis.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import numbers
-import threading
 
-import numpy as np
 
-from ._gaussian import gaussian_crop, grow_crop, kernel_radius
-from ._threads import resolve_n_threads, run_on_pool
-from ._validation import check_channel_axis, check_image, to_channel_last
-from .errors import InvalidImageError, InvalidParameterError
+from pixelforest.errors import InvalidImageError, InvalidParameterError
+from pixelforest.features.gaussian import kernel_radius
 
-__all__ = ["FAMILIES", "PRESETS", "FeatureSpec", "compute_features"]
+__all__ = ["FAMILIES", "PRESETS", "FeatureSpec"]
 
 #: Feature families and a one-line description of each.
 FAMILIES = {
@@ -64,13 +59,13 @@ FAMILIES = {
 }
 
 #: Families that give one column per spatial axis (eigenvalues).
-_EIGEN_FAMILIES = ("hessian", "structure")
+EIGEN_FAMILIES = ("hessian", "structure")
 
 #: Ratio of the inner to the outer sigma of the difference of Gaussians.
-_DOG_RATIO = 0.625
+DOG_RATIO = 0.625
 
 #: Ratio of the gradient (inner) sigma to the averaging sigma of the structure tensor.
-_STRUCTURE_INNER = 0.5
+STRUCTURE_INNER = 0.5
 
 #: Scales of the default gradient magnitude (edge strength at the outline).
 _EDGE_SIGMAS = (0.7, 1.0)
@@ -359,7 +354,7 @@ class FeatureSpec:
             for sigma in self.sigmas_for(fam):
                 px = self._sigma_px(sigma, ndim)
                 if fam == "structure":
-                    inner = self._sigma_px(sigma * _STRUCTURE_INNER, ndim)
+                    inner = self._sigma_px(sigma * STRUCTURE_INNER, ndim)
                     reach = [kernel_radius(a) + kernel_radius(b) for a, b in zip(inner, px)]
                 else:  # dog's inner sigma is smaller than sigma
                     reach = [kernel_radius(a) for a in px]
@@ -399,7 +394,7 @@ class FeatureSpec:
             if fam == "intensity":
                 continue
             for sigma in self.sigmas_for(fam):
-                if fam in _EIGEN_FAMILIES:
+                if fam in EIGEN_FAMILIES:
                     per_channel.extend(f"{fam}(sigma={_fmt(sigma)}, eig={k})" for k in range(ndim))
                 else:
                     per_channel.append(f"{fam}(sigma={_fmt(sigma)})")
@@ -431,299 +426,3 @@ PRESETS = {
                 lambda: FeatureSpec(families=("intensity", "gaussian", "gradient", "hessian"),
                                     sigmas=(1.0, 2.0, 4.0, 8.0, 16.0))),
 }
-
-
-def _channel_features(channel, spec, ndim, out, start, crop=None):
-    """Write the features of one float32 channel into ``out[..., start:]``.
-
-    ``crop`` (pairs ``(lo, hi)`` per axis, default the whole channel) is the
-    region whose features are written; ``out`` has its shape.  Each filter
-    reads only the pixels it needs around ``crop`` (its own radius), and
-    each Gaussian smoothing is computed once and shared by the families.
-    """
-    from skimage.feature import hessian_matrix_eigvals
-
-    if crop is None:
-        crop = tuple((0, n) for n in channel.shape)
-    col = start
-    spacing = spec.spacing or (1.0,) * ndim
-    smooth_cache, second_cache = {}, {}
-
-    def smooth(sigma):
-        if sigma not in smooth_cache:
-            smooth_cache[sigma] = gaussian_crop(channel, spec._sigma_px(sigma, ndim), 0, crop)
-        return smooth_cache[sigma]
-
-    def first(sigma, region=crop):
-        grads = []
-        for ax in range(ndim):
-            order = [0] * ndim
-            order[ax] = 1
-            grad = gaussian_crop(channel, spec._sigma_px(sigma, ndim), order, region)
-            if spacing[ax] != 1:
-                grad /= np.float32(spacing[ax])
-            grads.append(grad)
-        return grads
-
-    def second(sigma):  # upper triangle of the Hessian, row-major (skimage's order)
-        if sigma not in second_cache:
-            elems = []
-            for i in range(ndim):
-                for j in range(i, ndim):
-                    order = [0] * ndim
-                    order[i] += 1
-                    order[j] += 1
-                    elem = gaussian_crop(channel, spec._sigma_px(sigma, ndim), order, crop)
-                    elems.append(elem / np.float32(spacing[i] * spacing[j]))
-            second_cache[sigma] = elems
-        return second_cache[sigma]
-
-    def family(fam, sigma, dst):
-        if fam == "gaussian":
-            dst[..., 0] = smooth(sigma)
-        elif fam == "dog":
-            np.subtract(smooth(sigma * _DOG_RATIO), smooth(sigma), out=dst[..., 0])
-        elif fam == "gradient":
-            grads = first(sigma)  # fresh arrays: squared and summed in place
-            total = np.multiply(grads[0], grads[0], out=grads[0])
-            for g in grads[1:]:
-                total += np.multiply(g, g, out=g)
-            np.sqrt(total, out=dst[..., 0])
-        elif fam == "log":
-            elems = second(sigma)
-            diag = [elems[k] for k in _diag_indices(ndim)]
-            dst[..., 0] = sum(diag[1:], diag[0].copy())
-        elif fam == "hessian":
-            for k, eig in enumerate(hessian_matrix_eigvals(second(sigma))):
-                dst[..., k] = eig
-        else:  # structure tensor: gradient at the inner scale, averaged at sigma
-            px = spec._sigma_px(sigma, ndim)
-            # the gradients are needed around crop as far as the averaging reaches
-            region = grow_crop(crop, [kernel_radius(s) for s in px], channel.shape)
-            grads = first(sigma * _STRUCTURE_INNER, region)
-            inner = tuple((lo - a, hi - a) for (lo, hi), (a, _) in zip(crop, region))
-            tensor = [gaussian_crop(grads[i] * grads[j], px, 0, inner)
-                      for i in range(ndim) for j in range(i, ndim)]
-            for k, eig in enumerate(hessian_matrix_eigvals(tensor)):
-                dst[..., k] = eig
-
-    if "intensity" in spec.families:
-        out[..., col] = channel[tuple(slice(lo, hi) for lo, hi in crop)]
-        col += 1
-    for fam in spec.families:
-        width = ndim if fam in _EIGEN_FAMILIES else 1
-        for sigma in spec.sigmas_for(fam):
-            family(fam, sigma, out[..., col:col + width])
-            col += width
-    return col
-
-
-def _diag_indices(ndim):
-    """Positions of the diagonal terms in the row-major upper triangle."""
-    idx, k = [], 0
-    for i in range(ndim):
-        for j in range(i, ndim):
-            if i == j:
-                idx.append(k)
-            k += 1
-    return idx
-
-
-#: Side (pixels) of the pieces a large feature stack is computed in: one
-#: piece's smoothings stay in cache, and pieces run on several threads.
-_PIECE_2D = 512
-_PIECE_3D = 96
-
-#: One caller at a time gets the thread pool (no oversubscription when
-#: several threads, e.g. dask's, compute features at once).
-_POOL_LOCK = threading.Lock()
-
-
-def _float32_channels(image_cl):
-    """The channels of a channel-last image as C-contiguous float32 arrays."""
-    channels = []
-    for c in range(image_cl.shape[-1]):
-        channel = image_cl[..., c]
-        if channel.dtype != np.float32 or not channel.flags.c_contiguous:
-            channel = np.ascontiguousarray(channel, dtype=np.float32)
-        channels.append(channel)
-    return channels
-
-
-def _pieces(crop, ndim):
-    """The pieces (``(lo, hi)`` per axis) a region ``crop`` is computed in."""
-    side = _PIECE_2D if ndim == 2 else _PIECE_3D
-    return [tuple((a, min(a + side, hi)) for a, (_, hi) in zip(origin, crop))
-            for origin in itertools.product(*[range(lo, hi, side) for lo, hi in crop])]
-
-
-def _run_pieces(work, pieces, n_threads):
-    """Run ``work(piece)`` for every piece, on the feature thread pool if it is free."""
-    n = min(len(pieces), resolve_n_threads(n_threads)) if len(pieces) > 1 else 1
-    if n > 1 and _POOL_LOCK.acquire(blocking=False):
-        try:
-            run_on_pool(work, pieces, n, name="pf-features")
-        finally:
-            _POOL_LOCK.release()
-    else:
-        run_on_pool(work, pieces, 1)
-
-
-def _features_channel_last(image_cl, spec, *, crop=None, n_threads=None):
-    """Feature stack of a channel-last float image, no checks (block API).
-
-    ``image_cl`` has shape ``(spatial..., C)``; the result has shape
-    ``(spatial..., C * F)`` float32, in the order of ``spec.feature_names(C)``.
-    Works on any block, however small: border handling is scipy's reflect.
-    With ``crop`` (one slice per spatial axis) only the features of
-    ``image_cl[crop]`` are computed, equal bit for bit to
-    ``_features_channel_last(image_cl, spec)[crop]`` (each filter reads the
-    block around the crop as far as its own radius).
-
-    A region larger than :data:`_PIECE_2D` (:data:`_PIECE_3D` in 3D) pixels
-    per side is computed piece by piece the same way (cache-friendly, the
-    same numbers), the pieces on a thread pool of
-    :func:`pixelforest._threads.resolve_n_threads` threads (``n_threads``)
-    when no other caller holds it.
-    """
-    ndim = image_cl.ndim - 1
-    n_per_channel = spec.n_features(1, ndim)
-    spatial = image_cl.shape[:-1]
-    if crop is None:
-        crop = tuple((0, n) for n in spatial)
-    else:
-        crop = tuple(s.indices(n)[:2] for s, n in zip(crop, spatial))
-    shape = tuple(hi - lo for lo, hi in crop)
-    channels = _float32_channels(image_cl)
-    out = np.empty(shape + (len(channels) * n_per_channel,), dtype=np.float32)
-
-    def work(piece):
-        dst = out[tuple(slice(a - lo, b - lo) for (a, b), (lo, _) in zip(piece, crop))]
-        for c, channel in enumerate(channels):
-            _channel_features(channel, spec, ndim, dst, c * n_per_channel, piece)
-
-    _run_pieces(work, _pieces(crop, ndim), n_threads)
-    return out
-
-
-def _features_at(image_cl, spec, index, *, n_threads=None):
-    """Feature rows of some pixels of a channel-last float image, no checks.
-
-    ``index`` holds flat (row-major) indices of spatial positions; row ``k``
-    of the result, shape ``(len(index), C * F)`` float32, is the feature
-    vector of pixel ``index[k]``, equal bit for bit to
-    ``_features_channel_last(image_cl, spec).reshape(-1, C * F)[index]``.
-
-    Only the pieces (as in :func:`_features_channel_last`) that hold one of
-    the pixels are computed, each into a buffer its thread reuses, so the
-    memory is that of a piece per thread however large the image, and a
-    piece without pixels costs nothing.
-    """
-    ndim = image_cl.ndim - 1
-    spatial = image_cl.shape[:-1]
-    n_per_channel = spec.n_features(1, ndim)
-    channels = _float32_channels(image_cl)
-    index = np.asarray(index, dtype=np.intp)
-    rows = np.empty((index.size, len(channels) * n_per_channel), dtype=np.float32)
-    if index.size == 0:
-        return rows
-    coords = np.unravel_index(index, spatial)
-    side = _PIECE_2D if ndim == 2 else _PIECE_3D
-    # group the pixels by piece: pieces are numbered row-major on the grid
-    grid = [-(-n // side) for n in spatial]
-    piece_id = np.ravel_multi_index(tuple(c // side for c in coords), grid)
-    order = np.argsort(piece_id, kind="stable")
-    ids, first = np.unique(piece_id[order], return_index=True)
-    groups = dict(zip(ids.tolist(), np.split(order, first[1:])))
-    jobs = [(k, piece) for k, piece in enumerate(_pieces(tuple((0, n) for n in spatial), ndim))
-            if k in groups]
-    local = threading.local()
-
-    def work(job):
-        k, piece = job
-        shape = tuple(b - a for a, b in piece)
-        buf = getattr(local, "buf", None)
-        if buf is None:
-            buf = local.buf = np.empty((side,) * ndim + (rows.shape[1],), dtype=np.float32)
-        dst = buf[tuple(slice(0, n) for n in shape)]
-        for c, channel in enumerate(channels):
-            _channel_features(channel, spec, ndim, dst, c * n_per_channel, piece)
-        sel = groups[k]
-        rows[sel] = dst[tuple(coord[sel] - a for coord, (a, _) in zip(coords, piece))]
-
-    _run_pieces(work, jobs, n_threads)
-    return rows
-
-
-def _check_fits_halo(shape, halo, *, name="image"):
-    """Raise InvalidImageError if a spatial axis is not longer than the halo."""
-    small = [i for i, (n, h) in enumerate(zip(shape, halo)) if n <= h]
-    if small:
-        raise InvalidImageError(
-            f"{name} has spatial shape {tuple(shape)}, not larger than the feature halo "
-            f"{tuple(halo)} (the reach of the largest filter) along axes {small}; use smaller "
-            "sigmas (e.g. FeatureSpec.for_object_size(diameter)) or pad the image "
-            "(np.pad(image, ..., mode='reflect'))."
-        )
-
-
-def compute_features(image, spec=None, *, channel_axis=None):
-    """Compute the named per-pixel feature stack of an image.
-
-    Parameters
-    ----------
-    image : array_like
-        2D ``(Y, X)`` or 3D ``(Z, Y, X)`` image, optionally with a channel
-        axis.  Intensities are used as they are (as float32): normalize
-        first (e.g. :func:`pixelforest.normalize.normalize_percentile`) if
-        images differ in brightness.
-    spec : FeatureSpec, optional
-        Which features to compute (default: ``FeatureSpec()``).
-    channel_axis : int or None, optional
-        Axis of ``image`` holding channels; None for a single channel.
-
-    Returns
-    -------
-    features : ndarray of float32, shape ``(spatial..., F)``
-        Column ``k`` is ``spec.feature_names(n_channels, ndim)[k]``.
-
-    Raises
-    ------
-    InvalidImageError
-        Not a 2D/3D numeric image, NaN values, spacing of the wrong length,
-        or an image not larger than ``spec.halo_for(ndim)``.
-
-    Notes
-    -----
-    Each Gaussian smoothing is computed once and shared (a difference of
-    Gaussians reuses the smoothings of the ``gaussian`` family and of its
-    neighbours), in float32.  Images larger than 512 pixels per side (96
-    in 3D) are computed in pieces, each filter reading its own radius
-    around a piece, on every core (``PIXELFOREST_NUM_THREADS`` limits
-    them): the numbers are those of the whole image at once, bit for bit.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> image = np.zeros((32, 32), dtype=np.uint8)
-    >>> image[10:20, 10:20] = 200
-    >>> spec = FeatureSpec(families=("gaussian", "gradient"), sigmas=(1, 2))
-    >>> feats = compute_features(image, spec)
-    >>> feats.shape, feats.dtype
-    ((32, 32, 4), dtype('float32'))
-    >>> spec.names[2], round(float(feats[15, 15, 0]), 1)
-    ('gradient(sigma=1)[ch0]', 200.0)
-    """
-    spec = FeatureSpec() if spec is None else spec
-    if not isinstance(spec, FeatureSpec):
-        raise InvalidParameterError(
-            f"spec must be a FeatureSpec, got {type(spec).__name__}; build one with "
-            "FeatureSpec(...) or FeatureSpec.preset(name)."
-        )
-    image = check_image(image, channel_axis=channel_axis)
-    axis = check_channel_axis(channel_axis, image.ndim)
-    image_cl, _ = to_channel_last(image, axis)
-    ndim = image_cl.ndim - 1
-    halo = spec.halo_for(ndim)
-    _check_fits_halo(image_cl.shape[:-1], halo)
-    return _features_channel_last(image_cl, spec)

@@ -10,7 +10,7 @@ the BLAS thread pools (OpenBLAS, MKL) are limited to one thread with
 import contextlib
 import os
 
-from .errors import InvalidParameterError
+from pixelforest.errors import InvalidParameterError
 
 __all__ = ["ENV_VAR", "available_cores", "resolve_n_threads", "limit_blas_threads"]
 

@@ -43,8 +43,8 @@ import weakref
 
 import numpy as np
 
-from ._threads import limit_blas_threads, resolve_n_threads
-from .errors import ChannelMismatchError, InvalidImageError, NotFittedError
+from pixelforest._shared.threads import limit_blas_threads, resolve_n_threads
+from pixelforest.errors import ChannelMismatchError, InvalidImageError, NotFittedError
 
 __all__ = [
     "CompiledForest",
@@ -286,7 +286,7 @@ class CompiledForest:
         ----------
         X : array_like, shape (n_samples, n_features)
         n_threads : int or None, optional
-            Threads to use; see :func:`pixelforest._threads.resolve_n_threads`.
+            Threads to use; see :func:`pixelforest._shared.threads.resolve_n_threads`.
 
         Returns
         -------

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_output
-from .errors import (
+from pixelforest._shared.atomic import atomic_output
+from pixelforest.errors import (
     CorruptFileError,
     ImageFileNotFoundError,
     InvalidImageError,

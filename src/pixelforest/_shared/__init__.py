@@ -1,0 +1,1 @@
+"""Helpers every subpackage shares: input checks, atomic outputs, the thread budget."""

@@ -1,0 +1,1 @@
+"""Judge a segmentation: scores against a reference (:mod:`.metrics`) and error figures (:mod:`.figures`)."""

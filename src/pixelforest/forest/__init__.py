@@ -1,0 +1,2 @@
+"""The random forest: its default settings (:mod:`.defaults`), split placement
+(:mod:`.split_placement`) and compiled exact inference (:mod:`.inference`)."""

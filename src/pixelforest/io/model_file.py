@@ -1,0 +1,351 @@
+"""Safe model files: save and load a :class:`~pixelforest.classify.classifier.PixelClassifier`.
+
+A model is one ``.skops`` file (a zip archive written by :mod:`skops.io`).
+Loading never executes code from the file: pickles are refused outright,
+the archive's header and schema are checked before anything is built, and
+every type the file holds must be on an explicit list of trusted types
+(:data:`TRUSTED_TYPES`, plus the scikit-learn and NumPy types that skops
+trusts by default).
+
+Besides the fitted estimator, the file records what is needed to use and
+judge the model: the feature spec, normalization, channel axis, classes,
+number of channels, the versions of pixelforest, scikit-learn, skops and
+NumPy that wrote it, and the creation time (UTC, ISO 8601).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from pixelforest._shared.atomic import atomic_output
+from pixelforest.errors import (
+    IncompatibleModelError,
+    InvalidParameterError,
+    ModelFileError,
+    UntrustedModelError,
+)
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "TRUSTED_TYPES", "load_model", "model_info",
+           "save_model"]
+
+#: Value of the ``format`` entry of every pixelforest model file.
+FORMAT = "pixelforest-model"
+
+#: Version of the file layout this library writes and the newest it reads.
+FORMAT_VERSION = 1
+
+#: Types, beyond skops' defaults (builtins, NumPy, scikit-learn estimators),
+#: that a model file may hold: the fitted internals of scikit-learn classifiers.
+TRUSTED_TYPES = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+)
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _versions():
+    import sklearn
+    import skops
+
+    from pixelforest import __version__
+
+    return {"pixelforest": __version__, "scikit-learn": sklearn.__version__,
+            "skops": skops.__version__, "numpy": np.__version__}
+
+
+def save_model(clf, path):
+    """Write a fitted :class:`PixelClassifier` to one ``.skops`` file, atomically.
+
+    Parameters
+    ----------
+    clf : PixelClassifier
+        A fitted classifier.
+    path : str or Path
+        Destination; conventionally ends in ``.skops``.
+
+    Raises
+    ------
+    NotFittedError
+        ``clf`` was not fitted.
+    InvalidParameterError
+        ``clf`` is not a PixelClassifier.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from pixelforest.classify.classifier import PixelClassifier, default_estimator
+    >>> from pixelforest.features import FeatureSpec
+    >>> image = np.zeros((32, 32), np.float32); image[8:24, 8:24] = 1
+    >>> labels = np.zeros(image.shape, np.uint8); labels[2, :] = 1; labels[16, 12:20] = 2
+    >>> clf = PixelClassifier(FeatureSpec(sigmas=(1,)),
+    ...                       estimator=default_estimator(n_estimators=3)).fit(image, labels)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.skops"
+    >>> save_model(clf, path)
+    >>> again = load_model(path)
+    >>> bool(np.array_equal(again.predict_proba(image), clf.predict_proba(image)))
+    True
+    """
+    import skops.io as sio
+
+    from pixelforest.classify.classifier import PixelClassifier
+
+    if not isinstance(clf, PixelClassifier):
+        raise InvalidParameterError(
+            f"save_model saves a PixelClassifier, got {type(clf).__name__}; wrap your "
+            "estimator in PixelClassifier(estimator=...) and fit it."
+        )
+    clf._check_fitted()
+    random_state = clf.random_state
+    if not (random_state is None or isinstance(random_state, (int, np.integer))):
+        random_state = None  # a RandomState instance: the seed is not recoverable
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "versions": _versions(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "params": {
+            "features": clf.spec_.to_dict(),
+            "channel_axis": clf.channel_axis,
+            "normalize": clf.normalize,
+            "random_state": None if random_state is None else int(random_state),
+        },
+        "fitted": {
+            "classes": np.asarray(clf.classes_),
+            "n_channels": int(clf.n_channels_),
+            "ndim": int(clf.ndim_),
+            "n_features_in": int(clf.n_features_in_),
+            "feature_names": list(clf.feature_names_),
+            "halo": list(clf.halo_),
+        },
+        "estimator": clf.estimator_,
+    }
+    with atomic_output(path) as tmp:
+        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED)
+
+
+def _json_value(node):
+    """Value of a skops JSON node (str/int/float/bool/None), or None."""
+    if isinstance(node, dict) and node.get("is_json"):
+        try:
+            return json.loads(node["content"])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _read_header(path):
+    """Check that ``path`` is a pixelforest skops file; return its schema's top entries."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(
+            f"there is no model file at {path}; check the path, or train one with "
+            "'pixelforest train' / pixelforest.save_model."
+        )
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a directory, not a model file; give the .skops file.")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        raise ModelFileError(f"{path} is empty; it was not written completely: save it again.")
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"c", b"]", b"}"):
+        raise UntrustedModelError(
+            f"{path} is a Python pickle, not a skops model; pickles can run code when "
+            "loaded, so pixelforest never opens them (nothing was executed): retrain and "
+            "save with pixelforest.save_model."
+        )
+    if head != _ZIP_MAGIC:
+        raise ModelFileError(
+            f"{path} is not a pixelforest model file (no skops/zip header); give a file "
+            "written by pixelforest.save_model or 'pixelforest train'."
+        )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "schema.json" not in names:
+                raise ModelFileError(
+                    f"{path} is a zip archive but not a skops file (no schema.json); give a "
+                    "file written by pixelforest.save_model."
+                )
+            schema = json.loads(zf.read("schema.json"))
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(
+            f"{path} is truncated or corrupt ({exc}); copy or save the model again."
+        ) from None
+    content = schema.get("content") if isinstance(schema, dict) else None
+    if not (isinstance(schema, dict) and schema.get("__class__") == "dict"
+            and isinstance(content, dict) and _json_value(content.get("format")) == FORMAT):
+        held = (f"{schema.get('__module__')}.{schema.get('__class__')}"
+                if isinstance(schema, dict) else "unknown data")
+        raise ModelFileError(
+            f"{path} is a skops file holding a {held}, not a pixelforest model; load it with "
+            "skops.io directly, or wrap the estimator in a PixelClassifier, fit and "
+            "save_model it."
+        )
+    version = _json_value(content.get("format_version"))
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFileError(f"{path} has no valid format version; save the model again.")
+    if version > FORMAT_VERSION:
+        raise IncompatibleModelError(
+            f"{path} uses model format {version}, newer than this pixelforest "
+            f"({_versions()['pixelforest']}) understands (format {FORMAT_VERSION}); upgrade "
+            "pixelforest (pip install -U pixelforest) to load it."
+        )
+    return content
+
+
+def _load_payload(path, trusted):
+    import skops.io as sio
+
+    _read_header(path)
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises various errors on damaged schemas
+        raise ModelFileError(
+            f"{path} is corrupt: its schema cannot be read ({exc}); save the model again."
+        ) from None
+    allowed = set(TRUSTED_TYPES) | set(trusted or ())
+    refused = sorted(set(untrusted) - allowed)
+    if refused:
+        raise UntrustedModelError(
+            f"{path} holds types that are not trusted: {refused}; nothing was loaded or "
+            "executed. Only open models from people you trust; if you trust this file, "
+            "pass load_model(path, trusted=[...]) naming these types."
+        )
+    try:
+        payload = sio.load(path, trusted=sorted(untrusted))
+    except UntrustedModelError:
+        raise
+    except Exception as exc:  # truncated members, bad arrays, ...
+        raise ModelFileError(
+            f"{path} is truncated or corrupt ({type(exc).__name__}: {exc}); copy or save the "
+            "model again."
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a pixelforest model; save it with save_model.")
+    return payload
+
+
+def load_model(path, *, trusted=None):
+    """Load a :class:`PixelClassifier` saved by :func:`save_model`, safely.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.skops`` file.
+    trusted : sequence of str, optional
+        Extra type names (``module.Class``) to trust, for a model holding a
+        custom estimator.  Only name types you trust: loading creates them.
+
+    Returns
+    -------
+    clf : PixelClassifier
+        The fitted classifier; its predictions equal, bit for bit, those of
+        the classifier that was saved.  ``clf.model_info_`` holds the file's
+        metadata (versions, creation time).
+
+    Raises
+    ------
+    ModelFileError
+        Missing, empty, truncated, corrupt or foreign file.
+    UntrustedModelError
+        A pickle, or a file holding types that are not trusted (nothing is
+        executed).
+    IncompatibleModelError
+        A file written in a newer model format than this pixelforest reads.
+    """
+    from sklearn.base import clone
+
+    from pixelforest.classify.classifier import PixelClassifier
+    from pixelforest.features import FeatureSpec
+
+    payload = _load_payload(path, trusted)
+    try:
+        params, fitted = payload["params"], payload["fitted"]
+        spec = FeatureSpec.from_dict(params["features"])
+        clf = PixelClassifier(features=spec, estimator=None,
+                              channel_axis=params["channel_axis"],
+                              normalize=params["normalize"],
+                              random_state=params["random_state"])
+        clf._check_normalize()
+        clf.spec_ = spec
+        clf.classes_ = np.asarray(fitted["classes"])
+        clf.n_channels_ = int(fitted["n_channels"])
+        clf.ndim_ = int(fitted["ndim"])
+        clf.feature_names_ = list(fitted["feature_names"])
+        clf.n_features_in_ = int(fitted["n_features_in"])
+        clf.halo_ = tuple(int(h) for h in fitted["halo"])
+        clf.estimator_ = payload["estimator"]
+        clf.estimator = clone(clf.estimator_)
+        clf.model_info_ = {k: payload[k] for k in ("format_version", "versions", "created")}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path} is a pixelforest model with missing or invalid entries ({exc}); save "
+            "the model again."
+        ) from None
+    if (clf.feature_names_ != spec.feature_names(clf.n_channels_, clf.ndim_)
+            or clf.halo_ != spec.halo_for(clf.ndim_)
+            or clf.n_features_in_ != len(clf.feature_names_)
+            or not hasattr(clf.estimator_, "predict_proba")):
+        raise ModelFileError(
+            f"{path} is inconsistent (its feature names, halo or estimator do not match its "
+            "feature spec); save the model again."
+        )
+    return clf
+
+
+def model_info(path, *, trusted=None):
+    """Describe a model file: spec, classes, channels, versions, top features.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.skops`` file.
+    trusted : sequence of str, optional
+        As in :func:`load_model`.
+
+    Returns
+    -------
+    info : dict
+        ``format_version``, ``created``, ``versions``, ``features`` (the
+        spec as a dict), ``normalize``, ``channel_axis``, ``classes``,
+        ``n_channels``, ``ndim``, ``n_features``, ``halo``, ``estimator``
+        (its class and parameters) and ``top_features`` (up to 10
+        ``(name, importance)`` pairs, empty if the estimator has none).
+    """
+    clf = load_model(path, trusted=trusted)
+    try:
+        top = list(clf.feature_importances_by_name().items())[:10]
+    except AttributeError:
+        top = []
+    est = clf.estimator_
+    return {
+        "format_version": clf.model_info_["format_version"],
+        "created": clf.model_info_["created"],
+        "versions": dict(clf.model_info_["versions"]),
+        "features": clf.spec_.to_dict(),
+        "normalize": clf.normalize,
+        "channel_axis": clf.channel_axis,
+        "classes": clf.classes_.tolist(),
+        "n_channels": clf.n_channels_,
+        "ndim": clf.ndim_,
+        "n_features": clf.n_features_in_,
+        "halo": list(clf.halo_),
+        "estimator": {"class": f"{type(est).__module__}.{type(est).__name__}",
+                      "params": {k: v for k, v in est.get_params(deep=False).items()
+                                 if isinstance(v, (int, float, str, bool, type(None)))}},
+        "top_features": top,
+    }

@@ -1,0 +1,1 @@
+"""Intensity normalization before segmentation (:mod:`.normalize`)."""

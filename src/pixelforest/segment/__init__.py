@@ -1,0 +1,1 @@
+"""Segmentation without a trained model: K-means and Otsu (:mod:`.unsupervised`)."""
