@@ -37,11 +37,13 @@ def main(argv=None):
     t, _ = best_time(lambda: clf.predict(image), args.repeats)
     print(f"predict                    {t:7.3f} s")
     image_cl = image[..., None]
-    bounds = clf._normalization_bounds(image_cl)
-    t, feats = best_time(lambda: clf._features(image_cl, bounds, clf.spec_), args.repeats)
+    pipe = clf.pipeline_
+    bounds = pipe.statistics(image_cl)
+    t, feats = best_time(lambda: pipe.features_block(image_cl, bounds, n_threads=None),
+                         args.repeats)
     print(f"features, whole image      {t:7.3f} s  ({clf.n_features_in_} features)")
     X = feats.reshape(-1, feats.shape[-1])
-    t, _ = best_time(lambda: clf._estimator_proba(X), args.repeats)
+    t, _ = best_time(lambda: pipe.predict_proba_rows(X, n_threads=None), args.repeats)
     print(f"{f'forest, {X.shape[0]} rows':27}{t:7.3f} s")
     labelled = scribbles > 0
     Xl, yl = feats[labelled], scribbles[labelled]

@@ -164,7 +164,8 @@ def exactness(clf, image):
     from pixelforest.forest.inference import forest_predict_proba
 
     image_cl = image[..., None]
-    feats = clf._features(image_cl, clf._normalization_bounds(image_cl), clf.spec_)
+    pipe = clf.pipeline_
+    feats = pipe.features_block(image_cl, pipe.statistics(image_cl), n_threads=None)
     X = feats.reshape(-1, feats.shape[-1])
     ours = forest_predict_proba(clf.estimator_, X)
     theirs = clf.estimator_.predict_proba(X)

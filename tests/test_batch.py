@@ -10,6 +10,7 @@ import zarr
 
 from pixelforest.scale.batch import BatchReport, expand_inputs, predict_files
 from pixelforest.classify.classifier import PixelClassifier, default_estimator
+from pixelforest.classify.pipeline import PredictionPipeline
 from pixelforest.datasets import synthetic_nuclei
 from pixelforest.errors import InvalidParameterError, ModelFileError
 from pixelforest.features import FeatureSpec
@@ -142,16 +143,16 @@ def test_batch_from_a_model_file(clf, folder, tmp_path):
         predict_files(tmp_path / "bad.skops", src / "a.tif", tmp_path / "x.tif")
 
 
-class _InterruptOnSentinel:
-    """A classifier's block step that raises KeyboardInterrupt on a marked block."""
+def _interrupt_on_sentinel(monkeypatch, sentinel):
+    """Make the pipeline's block step raise KeyboardInterrupt on a marked block."""
+    original = PredictionPipeline.predict_proba_block
 
-    def __init__(self, clf, sentinel):
-        self.clf, self.sentinel = clf, sentinel
-
-    def __call__(self, block, bounds):
-        if (block == self.sentinel).any():
+    def step(pipeline, block, stats, **kwargs):
+        if (block == sentinel).any():
             raise KeyboardInterrupt
-        return type(self.clf)._proba_from_block(self.clf, block, bounds)
+        return original(pipeline, block, stats, **kwargs)
+
+    monkeypatch.setattr(PredictionPipeline, "predict_proba_block", step)
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -166,7 +167,7 @@ def test_ctrl_c_in_a_block_stops_the_batch_and_keeps_finished_outputs(clf, tmp_p
         images[f"im{seed}.tif"] = image
         imwrite(src / f"im{seed}.tif", image)
     model = copy.deepcopy(clf)
-    monkeypatch.setattr(model, "_proba_from_block", _InterruptOnSentinel(model, 65535))
+    _interrupt_on_sentinel(monkeypatch, 65535)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         predict_files(model, src, out, chunks=30, workers=workers, format="zarr")
@@ -177,6 +178,7 @@ def test_ctrl_c_in_a_block_stops_the_batch_and_keeps_finished_outputs(clf, tmp_p
         image = images[name.replace(".zarr", ".tif")]
         np.testing.assert_array_equal(zarr.open_array(str(out / name))[:], clf.predict(image))
     # the re-run skips what was finished and completes the rest
+    monkeypatch.undo()
     report = predict_files(clf, src, out, chunks=30, workers=workers, format="zarr")
     assert sorted(o.name for _, o in report.skipped) == finished
     assert len(report.written) == 6 - len(finished) and report.ok

@@ -5,6 +5,7 @@ from sklearn.linear_model import LogisticRegression
 
 from pixelforest.classify.scribbles import simulate_scribbles
 from pixelforest.classify.classifier import PixelClassifier, default_estimator
+from pixelforest.classify.pipeline import PredictionPipeline
 from pixelforest.errors import (
     ChannelMismatchError,
     InvalidImageError,
@@ -75,21 +76,22 @@ def test_class_values_are_kept():
     assert set(np.unique(clf.predict(image))) <= {3, 7}
 
 
-def test_private_block_api_equals_predict_proba(trained):
+def test_pipeline_block_api_equals_predict_proba(trained):
     clf, image, _ = trained
-    image_cl = image[..., None]
-    bounds = clf._normalization_bounds(image_cl)
+    pipe = clf.pipeline_
+    image_cl = pipe.check_image(image)
+    bounds = pipe.statistics(image_cl)
     assert bounds.shape == (1, 2)
-    np.testing.assert_array_equal(clf._proba_from_block(image_cl, bounds),
+    np.testing.assert_array_equal(pipe.predict_proba_block(image_cl, bounds),
                                   clf.predict_proba(image))
     # a block cut with halo_ gives the interior bit for bit
     h = clf.halo_
     box = (slice(20, 40), slice(25, 45))
     cut = tuple(slice(b.start - m, b.stop + m) for b, m in zip(box, h))
-    block = clf._proba_from_block(image_cl[cut], bounds)
+    block = pipe.predict_proba_block(image_cl[cut], bounds)
     np.testing.assert_array_equal(block[h[0]:-h[0], h[1]:-h[1]], clf.predict_proba(image)[box])
     X = np.zeros((3, clf.n_features_in_), np.float32)
-    assert clf._estimator_proba(X).shape == (3, 2)
+    assert pipe.predict_proba_rows(X).shape == (3, 2)
 
 
 def test_clone_and_determinism():
@@ -178,7 +180,7 @@ def test_normalize_options(trained):
     clf, image, _ = trained
     raw = _clf(normalize=None).fit(image, simulate_scribbles(trained[2], random_state=0,
                                                              fraction=1.0))
-    assert raw._normalization_bounds(image[..., None]) is None
+    assert raw.pipeline_.statistics(image[..., None]) is None
     # percentile normalization makes the model insensitive to a brightness change
     np.testing.assert_array_equal(clf.predict(image * 3 + 10), clf.predict(image))
 
@@ -268,7 +270,7 @@ def test_compiled_forest_equals_sklearn_on_a_real_image():
     clf = PixelClassifier(estimator=default_estimator(n_estimators=20)).fit(image, scribbles)
     proba = clf.predict_proba(image)
     image_cl = image[..., None]
-    feats = clf._features(image_cl, clf._normalization_bounds(image_cl), clf.spec_)
+    feats = clf.pipeline_.features_block(image_cl, clf.pipeline_.statistics(image_cl))
     expected = clf.estimator_.predict_proba(feats.reshape(-1, feats.shape[-1]))
     np.testing.assert_allclose(proba.reshape(-1, 2), expected, rtol=0, atol=1e-6)
     # the compiled kernel ran (its cache holds the fitted forest)
@@ -310,7 +312,8 @@ def test_tiled_in_memory_prediction_is_bit_identical(shape, tile, n_threads, est
         clf = PixelClassifier(SMALL, estimator=_RowwiseSoftmax())
     clf.fit(image, scribbles)
     image_cl = image[..., None]
-    whole = clf._proba_from_block(image_cl, clf._normalization_bounds(image_cl))
+    pipe = clf.pipeline_
+    whole = pipe.predict_proba_block(image_cl, pipe.statistics(image_cl))
     out = np.full(shape + (2,), np.nan, np.float32)
     seen = np.zeros(shape, int)
 
@@ -318,7 +321,7 @@ def test_tiled_in_memory_prediction_is_bit_identical(shape, tile, n_threads, est
         out[where] = proba
         seen[where] += 1
 
-    clf._predict_tiles(image_cl, emit, tile=tile, n_threads=n_threads)
+    pipe.run_blocks(image_cl, emit, block=tile, n_threads=n_threads)
     assert np.all(seen == 1)  # every pixel exactly once
     np.testing.assert_array_equal(out, whole)
     np.testing.assert_array_equal(clf.predict_proba(image), whole)
@@ -328,10 +331,11 @@ def test_tiled_in_memory_prediction_is_bit_identical(shape, tile, n_threads, est
 def test_block_crop_gives_the_same_pixels(trained):
     clf, image, _ = trained
     image_cl = image[..., None]
-    bounds = clf._normalization_bounds(image_cl)
-    whole = clf._proba_from_block(image_cl, bounds)
+    pipe = clf.pipeline_
+    bounds = pipe.statistics(image_cl)
+    whole = pipe.predict_proba_block(image_cl, bounds)
     crop = (slice(3, 41), slice(17, 64))
-    np.testing.assert_array_equal(clf._proba_from_block(image_cl, bounds, crop=crop),
+    np.testing.assert_array_equal(pipe.predict_proba_block(image_cl, bounds, crop=crop),
                                   whole[crop])
 
 
@@ -341,9 +345,9 @@ def test_errors_in_a_tile_propagate(trained, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("tile failed")
 
-    monkeypatch.setattr(clf, "_proba_from_block", broken)
+    monkeypatch.setattr(PredictionPipeline, "predict_proba_block", broken)
     with pytest.raises(RuntimeError, match="tile failed"):
-        clf._predict_tiles(image[..., None], lambda *a: None, tile=16, n_threads=2)
+        clf.pipeline_.run_blocks(image[..., None], lambda *a: None, block=16, n_threads=2)
 
 
 def test_default_features_include_edge_strength():
@@ -380,10 +384,9 @@ def test_default_beats_otsu_on_a_real_image():
     no_edges = FeatureSpec(families=("intensity", "gaussian", "dog"),
                            sigmas={f: FeatureSpec().sigmas_for(f) for f in ("gaussian", "dog")})
     otsu = iou(otsu_segment(image) == 1, ref)
-    # an explicit estimator keeps scikit-learn's midpoint splits
-    midpoints = score(estimator=default_estimator(random_state=0))
-    assert score() > otsu > midpoints > score(features=no_edges, estimator=default_estimator(
-        random_state=0))
+    # split_placement="midpoint" keeps scikit-learn's midpoint splits
+    midpoints = score(split_placement="midpoint")
+    assert score() > otsu > midpoints > score(features=no_edges, split_placement="midpoint")
 
 
 def test_default_forest_places_splits_in_the_unlabelled_valley():
@@ -391,7 +394,7 @@ def test_default_forest_places_splits_in_the_unlabelled_valley():
     image = __import__("scipy").ndimage.gaussian_filter(image, 2)  # soft outlines
     s = simulate_scribbles(labels, random_state=0)
     placed = PixelClassifier(SMALL).fit(image, s)
-    plain = PixelClassifier(SMALL, estimator=default_estimator(random_state=0)).fit(image, s)
+    plain = PixelClassifier(SMALL, split_placement="midpoint").fit(image, s)
     assert placed.estimator_.get_params() == plain.estimator_.get_params()
     t_placed = np.concatenate([t.tree_.threshold for t in placed.estimator_.estimators_])
     t_plain = np.concatenate([t.tree_.threshold for t in plain.estimator_.estimators_])
@@ -402,8 +405,8 @@ def test_default_forest_places_splits_in_the_unlabelled_valley():
     assert not np.array_equal(t_placed, t_plain)
     # ... but never across a labelled pixel: each tree still classifies every
     # labelled pixel as before
-    feats = placed._features(image[..., None], placed._normalization_bounds(image[..., None]),
-                             placed.spec_)
+    pipe = placed.pipeline_
+    feats = pipe.features_block(image[..., None], pipe.statistics(image[..., None]))
     X = feats[s > 0]
     for a, b in zip(placed.estimator_.estimators_, plain.estimator_.estimators_):
         np.testing.assert_array_equal(a.predict(X), b.predict(X))

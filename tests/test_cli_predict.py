@@ -144,10 +144,10 @@ def test_ctrl_c_leaves_no_partial_output(setup, tmp_path):
 
 
 def test_unreachable_scheduler_is_a_clear_error(setup, tmp_path, capsys, monkeypatch):
-    import pixelforest.scale.tiled as tiled
+    import pixelforest.scale.scheduler as scheduler
 
     folder, _, _ = setup
-    monkeypatch.setattr(tiled, "_CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(scheduler, "_CONNECT_TIMEOUT", "1s")
     code = main(["predict", str(folder / "model.skops"), str(folder / "in"), "-o",
                  str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"])
     assert code == 2

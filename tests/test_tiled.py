@@ -15,7 +15,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage as ndi
 
-from pixelforest.scale import tiled
+from pixelforest.classify.pipeline import PredictionPipeline
+from pixelforest.scale import chunking, statistics, tiled
+from pixelforest.scale.chunking import block_chunks as block_chunks_of
+from pixelforest.scale.engine import map_blocks_with_halo
+from pixelforest.scale.writers import auto_progress
 from pixelforest.classify.classifier import PixelClassifier, default_estimator
 from pixelforest.datasets import synthetic_nuclei
 from pixelforest.errors import (
@@ -108,8 +112,8 @@ def test_lazy_percentile_bounds_equal_numpy(dtype, low, high):
 
 def test_lazy_percentile_bounds_refines_floats_beyond_one_pass(monkeypatch):
     # force several histogram passes before values are gathered
-    monkeypatch.setattr(tiled, "_GATHER_LIMIT", 4)
-    monkeypatch.setattr(tiled, "_N_BINS", 8)
+    monkeypatch.setattr(statistics, "_GATHER_LIMIT", 4)
+    monkeypatch.setattr(statistics, "_N_BINS", 8)
     rng = np.random.default_rng(1)
     image = np.concatenate([rng.normal(size=3000), np.full(500, 0.25)]).astype(np.float32)
     image = image.reshape(50, 70)
@@ -154,21 +158,21 @@ def test_map_tiles_equals_whole_image_filter(shape, chunks):
     rng = np.random.default_rng(0)
     image = rng.normal(size=shape).astype(np.float32)
     halo = (int(4 * 1.5 + 0.5),) * len(shape)  # scipy's kernel radius at truncate=4
-    block_chunks = tiled._block_chunks(shape, chunks, halo)
-    out = tiled._map_tiles(_smooth, da.from_array(image[..., None]), halo=halo,
-                           chunks=block_chunks, n_out=None, dtype=np.float32,
-                           func_kwargs={"sigma": 1.5})
-    assert out.chunks == block_chunks
+    planned = block_chunks_of(shape, chunks, halo)
+    out = map_blocks_with_halo(_smooth, da.from_array(image[..., None]), halo=halo,
+                               chunks=planned, n_out=None, dtype=np.float32,
+                               func_kwargs={"sigma": 1.5})
+    assert out.chunks == planned
     np.testing.assert_array_equal(out.compute(scheduler="synchronous"),
                                   ndi.gaussian_filter(image, 1.5))
 
 
 def test_block_chunks_merge_a_last_chunk_thinner_than_the_halo():
-    assert tiled._block_chunks((100,), (47,), (10,)) == ((47, 53),)
-    assert tiled._block_chunks((100,), (45,), (10,)) == ((45, 45, 10),)
-    assert tiled._block_chunks((30,), (64,), (40,)) == ((30,),)  # one block: no halo needed
+    assert block_chunks_of((100,), (47,), (10,)) == ((47, 53),)
+    assert block_chunks_of((100,), (45,), (10,)) == ((45, 45, 10),)
+    assert block_chunks_of((30,), (64,), (40,)) == ((30,),)  # one block: no halo needed
     with pytest.raises(InvalidParameterError, match="smaller than the model's halo"):
-        tiled._block_chunks((100,), (5,), (10,))
+        block_chunks_of((100,), (5,), (10,))
 
 
 @pytest.mark.parametrize("workers", [1, 2, 16])
@@ -176,10 +180,10 @@ def test_choose_chunks_respects_the_memory_budget(workers):
     halo, n_features = (12, 12), 40
     chunks = choose_chunks((8192, 8192), n_features=n_features, halo=halo, workers=workers)
     block_bytes = np.prod([c + 2 * h for c, h in zip(chunks, halo)]) * n_features * 4
-    assert workers * block_bytes * tiled._WORKING_FACTOR <= tiled.DEFAULT_MEMORY_BUDGET
+    assert workers * block_bytes * chunking._WORKING_FACTOR <= tiled.DEFAULT_MEMORY_BUDGET
     # and it does not waste the budget (the next multiple of 64 would not fit)
     bigger = np.prod([c + 64 + 2 * h for c, h in zip(chunks, halo)]) * n_features * 4
-    assert workers * bigger * tiled._WORKING_FACTOR > tiled.DEFAULT_MEMORY_BUDGET
+    assert workers * bigger * chunking._WORKING_FACTOR > tiled.DEFAULT_MEMORY_BUDGET
     # small axes are taken whole
     assert choose_chunks((5, 8192, 8192), n_features=n_features, halo=(2, 12, 12))[0] == 5
 
@@ -319,10 +323,10 @@ def test_progress_bar_counts_every_block(data2d, tmp_path, monkeypatch, name):
 def test_progress_only_on_a_terminal_outside_ci(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    assert tiled._auto_progress(None) is True
+    assert auto_progress(None) is True
     monkeypatch.setenv("CI", "true")
-    assert tiled._auto_progress(None) is False
-    assert tiled._auto_progress(True) is True and tiled._auto_progress(False) is False
+    assert auto_progress(None) is False
+    assert auto_progress(True) is True and auto_progress(False) is False
 
 
 def test_predict_to_file_tiled_bigtiff_3d(data3d, tmp_path):
@@ -364,16 +368,21 @@ def test_predict_to_file_refuses_existing_output_and_input(data2d, tmp_path):
 
 
 class _Interrupting:
-    """Wraps a classifier's block step to fail on its n-th block."""
+    """Replaces the pipeline's block step to fail on its n-th block."""
 
-    def __init__(self, clf, n, exc):
-        self.clf, self.n, self.exc, self.calls = clf, n, exc, 0
+    def __init__(self, n, exc):
+        self.n, self.exc, self.calls = n, exc, 0
+        self.original = PredictionPipeline.predict_proba_block
 
-    def __call__(self, block, bounds):
-        self.calls += 1
-        if self.calls == self.n:
-            raise self.exc
-        return type(self.clf)._proba_from_block(self.clf, block, bounds)
+    def install(self, monkeypatch):
+        def step(pipeline, block, stats, **kwargs):
+            self.calls += 1
+            if self.calls == self.n:
+                raise self.exc
+            return self.original(pipeline, block, stats, **kwargs)
+
+        monkeypatch.setattr(PredictionPipeline, "predict_proba_block", step)
+        return self
 
 
 @pytest.mark.parametrize("name", ["out.zarr", "out.tif"])
@@ -381,8 +390,7 @@ class _Interrupting:
 def test_interrupted_write_leaves_nothing(data2d, tmp_path, monkeypatch, name, exc):
     image, labels, _ = data2d
     clf = _fit(image, labels)
-    wrapper = _Interrupting(clf, 4, exc)
-    monkeypatch.setattr(clf, "_proba_from_block", wrapper)
+    wrapper = _Interrupting(4, exc).install(monkeypatch)
     with pytest.raises(type(exc)):
         predict_to_file(clf, image, tmp_path / name, chunks=24, workers=2)
     assert wrapper.calls >= 4
@@ -394,7 +402,7 @@ def test_interrupted_overwrite_keeps_the_previous_output(data2d, tmp_path, monke
     clf = _fit(image, labels)
     out = predict_to_file(clf, image, tmp_path / "out.zarr", chunks=24)
     previous = zarr.open_array(str(out))[:]
-    monkeypatch.setattr(clf, "_proba_from_block", _Interrupting(clf, 2, KeyboardInterrupt()))
+    _Interrupting(2, KeyboardInterrupt()).install(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         predict_to_file(clf, image[:, ::-1].copy(), out, chunks=24, overwrite=True)
     np.testing.assert_array_equal(zarr.open_array(str(out))[:], previous)

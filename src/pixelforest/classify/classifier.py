@@ -2,19 +2,15 @@
 
 The classifier normalizes each image (per-channel percentiles by default),
 computes named multiscale features (:mod:`pixelforest.features`) and trains
-a scikit-learn classifier (by default a random forest) on the labelled
-pixels only; the default forest then places its splits where the image's
-unlabelled pixels have a valley (:func:`default_estimator`).  Prediction
-runs the same steps on every pixel.
+a scikit-learn classifier (by default a random forest,
+:func:`~pixelforest.forest.defaults.default_estimator`) on the labelled
+pixels only; the splits of a forest then move into the valley between the
+classes in the images' unlabelled pixels
+(:mod:`pixelforest.forest.split_placement`).
 
-Tiled and out-of-core prediction (:mod:`pixelforest.scale.tiled`) use a small
-private block API that gives, bit for bit, the result of :meth:`predict_proba`:
-
-- ``clf._normalization_bounds(image_cl)``: whole-image statistics;
-- ``clf._proba_from_block(block_cl, bounds)``: probabilities of a raw
-  channel-last block cut with a margin of ``clf.halo_`` pixels;
-- ``clf._estimator_proba(X)``: the features -> probabilities step (a
-  compiled forest may replace it).
+Fitting leaves a :class:`~pixelforest.classify.pipeline.PredictionPipeline`
+in ``clf.pipeline_``: the immutable seam through which in-memory, tiled,
+batch and interactive prediction all run.
 """
 
 from __future__ import annotations
@@ -26,7 +22,13 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
 from pixelforest._shared.threads import resolve_n_threads
-from pixelforest._shared.validation import check_channel_axis, check_image, check_same_shape, to_channel_last
+from pixelforest._shared.validation import (
+    check_channel_axis,
+    check_image,
+    check_same_shape,
+    to_channel_last,
+)
+from pixelforest.classify.pipeline import NORMALIZATIONS, PredictionPipeline
 from pixelforest.errors import (
     ChannelMismatchError,
     InvalidImageError,
@@ -34,23 +36,17 @@ from pixelforest.errors import (
     InvalidParameterError,
     NotFittedError,
 )
-from pixelforest.features.compute import check_fits_halo, features_at, features_of_block
+from pixelforest.features.compute import check_fits_halo, features_at
 from pixelforest.features.spec import FeatureSpec
+from pixelforest.forest.defaults import default_estimator
+from pixelforest.forest.split_placement import SPLIT_SAMPLE, is_forest, place_splits
 
 __all__ = ["PixelClassifier", "default_estimator"]
 
-#: Percentiles of the default ``normalize="percentile"``.
-_PERCENTILES = (1.0, 99.8)
+_NORMALIZE_CHOICES = tuple(NORMALIZATIONS)
 
-#: Pixels per call of the estimator (bounds the memory of one prediction step).
-_ROWS_PER_CALL = 1 << 18
-
-_NORMALIZE_CHOICES = ("percentile", "minmax", None)
-
-#: Tile side (pixels, without the halo) of in-memory prediction, 2D and 3D:
-#: a tile's features (a few MB) stay in cache and bound the memory.
-_TILE_2D = 512
-_TILE_3D = 96
+#: Where a forest's splits go between the labelled values on either side.
+_SPLIT_PLACEMENTS = ("valley", "midpoint")
 
 
 def _as_list(images, labels):
@@ -122,6 +118,19 @@ class PixelClassifier(BaseEstimator):
         Per-image, per-channel intensity normalization before features:
         percentiles 1 and 99.8 mapped to 0 and 1 (robust to outliers), the
         minimum and maximum, or none (raw intensities).
+    split_placement : {"valley", "midpoint"}, optional
+        Where the splits of a forest estimator (random forest or extra
+        trees, the default or your own) sit inside the gap the labelled
+        pixels leave between two classes: ``"valley"`` moves each to Otsu's
+        threshold of a sample of the images' unlabelled pixels (the outline
+        follows the image; labelled pixels are classified as before),
+        ``"midpoint"`` keeps scikit-learn's own.  Other estimators are
+        left as they are.
+    n_jobs : int or None, optional
+        Threads for fitting and prediction; None reads
+        ``PIXELFOREST_NUM_THREADS`` and otherwise uses every core, -1 every
+        core.  The one budget passed down to features and forest (no pool
+        inside a pool).  Results do not depend on it.
     random_state : int, RandomState or None, optional
         Seed of the estimator; an int gives reproducible models.
 
@@ -141,6 +150,9 @@ class PixelClassifier(BaseEstimator):
         The fitted estimator.
     halo_ : tuple of int
         Margin per spatial axis a block needs for exact tiled prediction.
+    pipeline_ : PredictionPipeline
+        The fitted, immutable prediction pipeline (normalization, features,
+        estimator) that every kind of prediction runs through.
     feature_importances_ : ndarray
         Importance of each feature column, when the estimator has them.
 
@@ -165,11 +177,14 @@ class PixelClassifier(BaseEstimator):
     """
 
     def __init__(self, features=None, estimator=None, *, channel_axis=None,
-                 normalize="percentile", random_state=0):
+                 normalize="percentile", split_placement="valley", n_jobs=None,
+                 random_state=0):
         self.features = features
         self.estimator = estimator
         self.channel_axis = channel_axis
         self.normalize = normalize
+        self.split_placement = split_placement
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # -- parameters ----------------------------------------------------------
@@ -188,18 +203,25 @@ class PixelClassifier(BaseEstimator):
             f"{type(features).__name__}; e.g. features=FeatureSpec(sigmas=(1, 2, 4))."
         )
 
-    def _check_normalize(self):
+    def _check_params(self):
         if self.normalize not in _NORMALIZE_CHOICES:
             raise InvalidParameterError(
                 f"normalize must be one of {_NORMALIZE_CHOICES}, got {self.normalize!r}."
             )
+        if self.split_placement not in _SPLIT_PLACEMENTS:
+            raise InvalidParameterError(
+                f"split_placement must be one of {_SPLIT_PLACEMENTS}, got "
+                f"{self.split_placement!r}."
+            )
+        resolve_n_threads(self.n_jobs)  # refuses a bad value before any work
 
     def _make_estimator(self):
+        """The estimator to fit and the integer seed derived from ``random_state``."""
         rs = check_random_state(self.random_state)
         seed = int(rs.randint(np.iinfo(np.int32).max)) if not isinstance(
             self.random_state, numbers.Integral) else int(self.random_state)
         if self.estimator is None:
-            return default_estimator(random_state=seed)
+            return default_estimator(random_state=seed), seed
         if not (hasattr(self.estimator, "fit") and hasattr(self.estimator, "predict_proba")):
             raise InvalidParameterError(
                 f"estimator must be a scikit-learn classifier with fit and predict_proba, "
@@ -210,24 +232,22 @@ class PixelClassifier(BaseEstimator):
         params = est.get_params(deep=False)
         if "random_state" in params and params["random_state"] is None:
             est.set_params(random_state=seed)
-        return est
+        return est, seed
 
-    # -- checks --------------------------------------------------------------
-    def _check_image(self, image, *, name="image"):
+    def _check_training_image(self, image, *, name):
         image = check_image(image, channel_axis=self.channel_axis, name=name)
         axis = check_channel_axis(self.channel_axis, image.ndim, name=name)
-        image_cl, n_channels = to_channel_last(image, axis)
-        return image_cl, n_channels
+        return to_channel_last(image, axis)
 
     def _check_fitted(self):
-        if not hasattr(self, "estimator_"):
+        if not hasattr(self, "pipeline_"):
             raise NotFittedError(
                 "this PixelClassifier is not fitted yet; call fit(images, labels) first "
                 "(or load a trained model with pixelforest.load_model)."
             )
 
     def __sklearn_is_fitted__(self):
-        return hasattr(self, "estimator_")
+        return hasattr(self, "pipeline_")
 
     # -- training ------------------------------------------------------------
     def fit(self, images, labels):
@@ -241,9 +261,9 @@ class PixelClassifier(BaseEstimator):
         Memory: the labelled rows plus one piece's features per thread,
         however large or many the images.
 
-        With the default estimator (``estimator=None``), a seeded sample of
-        each image's pixels (50 000 over all the images) is computed too:
-        after fitting, every split of the forest moves to Otsu's threshold of
+        With ``split_placement="valley"`` and a forest estimator, a seeded
+        sample of each image's pixels (50 000 over all the images) is
+        computed too: after fitting, every split of the forest moves to Otsu's threshold of
         the sampled pixels that reach it, kept inside the gap between the
         labelled values on either side, so every labelled pixel is
         classified as before while the outline follows the valley between
@@ -277,11 +297,12 @@ class PixelClassifier(BaseEstimator):
             Bad image (NaN, wrong dimensions) or one not larger than the
             feature halo.
         """
-        self._check_normalize()
+        self._check_params()
         spec = self._resolve_spec()
         images, labels = _as_list(images, labels)
         single = len(images) == 1
-        estimator = self._make_estimator()
+        n_threads = resolve_n_threads(self.n_jobs)
+        estimator, seed = self._make_estimator()
         # pass 1: check every input and count the labelled pixels (cheap), so
         # that pass 2 writes the labelled rows straight into one array
         checked = []
@@ -289,7 +310,7 @@ class PixelClassifier(BaseEstimator):
         for i, (image, lab) in enumerate(zip(images, labels)):
             idx = None if single else i
             name = "image" if single else f"images[{i}]"
-            image_cl, n_ch = self._check_image(image, name=name)
+            image_cl, n_ch = self._check_training_image(image, name=name)
             spatial = image_cl.shape[:-1]
             if n_channels is None:
                 n_channels, ndim = n_ch, len(spatial)
@@ -320,31 +341,34 @@ class PixelClassifier(BaseEstimator):
                 f"the labels hold a single class ({classes[0]}); paint at least two classes, "
                 "e.g. 1 = background and 2 = foreground."
             )
+        # the normalization and features of training are those of prediction:
+        # the same pipeline, still without an estimator
+        prep = PredictionPipeline(spec=spec, normalize=self.normalize, estimator=None,
+                                  classes=classes, n_channels=n_channels, ndim=ndim,
+                                  channel_axis=self.channel_axis)
         # pass 2: one image at a time, the features of its labelled pixels
-        # only (computed on the pieces of the image that hold them, see
-        # features.features_at).  The default forest also samples pixels of
-        # each whole image (seeded) to place its splits
+        # only (computed on the blocks of the image that hold them, see
+        # features.compute.features_at).  A forest whose splits move also
+        # samples pixels of each whole image (seeded) to place them
         total = sum(n for _, _, n in checked)
-        n_features = spec.n_features(n_channels, ndim)
-        X = np.empty((total, n_features), dtype=np.float32)
+        X = np.empty((total, prep.n_features), dtype=np.float32)
         y = np.empty(total, dtype=np.result_type(*[lab.dtype for _, lab, _ in checked]))
-        place_splits = self.estimator is None
-        if place_splits:
-            seed = int(estimator.get_params()["random_state"])
-            per_image = -(-_SPLIT_SAMPLE // len(checked))
+        move_splits = self.split_placement == "valley" and is_forest(estimator)
+        if move_splits:
+            per_image = -(-SPLIT_SAMPLE // len(checked))
             unlabelled = []
         pos = 0
         for i, (image_cl, lab, n_labelled) in enumerate(checked):
             labelled = np.flatnonzero(lab)  # row-major: the order of the rows
             index = labelled
-            if place_splits:
+            if move_splits:
                 rng = np.random.default_rng([seed, i])
                 pick = np.sort(rng.choice(lab.size, min(per_image, lab.size), replace=False))
                 index = np.union1d(labelled, pick)
-            norm = self._normalized(image_cl, self._bounds(image_cl, spec))
-            rows = features_at(norm, spec, index)
+            norm = prep.normalized(image_cl, prep.statistics(image_cl))
+            rows = features_at(norm, spec, index, n_threads=n_threads)
             del norm
-            if place_splits:
+            if move_splits:
                 X[pos:pos + n_labelled] = rows[np.searchsorted(index, labelled)]
                 unlabelled.append(rows[np.searchsorted(index, pick)])
             else:
@@ -352,160 +376,70 @@ class PixelClassifier(BaseEstimator):
             y[pos:pos + n_labelled] = lab.ravel()[labelled]
             pos += n_labelled
             del rows
-        if place_splits:
-            # our own forest: grown on every core (each tree's seed is drawn
-            # up front, so the trees are the same), then back to n_jobs=1
-            estimator.set_params(n_jobs=resolve_n_threads())
-            try:
-                estimator.fit(X, y)
-            finally:
-                estimator.set_params(n_jobs=1)
-            _place_splits(estimator, X, np.concatenate(unlabelled))
-        else:
-            estimator.fit(X, y)
-        self.spec_ = spec
-        self.classes_ = classes
-        self.n_channels_ = int(n_channels)
-        self.ndim_ = int(ndim)
-        self.feature_names_ = spec.feature_names(n_channels, ndim)
-        self.n_features_in_ = len(self.feature_names_)
-        self.halo_ = tuple(int(h) for h in spec.halo_for(ndim))
-        self.estimator_ = estimator
+        _fit_estimator(estimator, X, y, n_threads)
+        if move_splits:
+            place_splits(estimator, X, np.concatenate(unlabelled))
         est_classes = getattr(estimator, "classes_", classes)
         if not np.array_equal(np.asarray(est_classes), classes):
             raise InvalidParameterError(
                 "the estimator reports classes different from the labels; use a "
                 "scikit-learn classifier that keeps the label values as classes_."
             )
+        self._set_fitted(spec, estimator, classes, n_channels, ndim)
         return self
 
-    # -- private block API ---------------------------------------------------
-    def _bounds(self, image_cl, spec=None):
-        if self.normalize is None:
-            return None
-        from pixelforest.preprocess.normalize import percentile_bounds
+    @classmethod
+    def from_pipeline(cls, pipeline, **params):
+        """A fitted classifier around a fitted :class:`PredictionPipeline` (e.g. a model file's).
 
-        low, high = _PERCENTILES if self.normalize == "percentile" else (0.0, 100.0)
-        return percentile_bounds(image_cl, low, high, channel_axis=-1)
+        Parameters
+        ----------
+        pipeline : PredictionPipeline
+            Gives the features, normalization, channel axis and the fitted
+            estimator; ``estimator`` (the unfitted parameter) becomes a
+            clone of it, so that refitting grows the same kind of model.
+        **params
+            Other constructor parameters (``split_placement``, ``n_jobs``,
+            ``random_state``).
 
-    def _normalization_bounds(self, image_cl):
-        """Per-channel ``(low, high)`` of the whole channel-last image, or None."""
-        return self._bounds(np.asarray(image_cl))
-
-    def _normalized(self, block_cl, bounds):
-        """The channel-last block as float32, normalized by ``bounds`` (None: as is)."""
-        if bounds is None:
-            return block_cl.astype(np.float32)
-        from pixelforest.preprocess.normalize import apply_bounds
-
-        return apply_bounds(block_cl, bounds, clip=True, channel_axis=-1)
-
-    def _features(self, block_cl, bounds, spec, *, crop=None, n_threads=None):
-        norm = self._normalized(block_cl, bounds)
-        return features_of_block(norm, spec, crop=crop, n_threads=n_threads)
-
-    def _estimator_proba(self, X, *, n_threads=None):
-        """Class probabilities ``(n_pixels, n_classes)`` float32 of feature rows ``X``.
-
-        Forests and trees go through the compiled, exact kernel of
-        :func:`pixelforest.forest.inference.forest_predict_proba` (the estimator's own
-        ``predict_proba`` within 1e-12); any other estimator through its own
-        ``predict_proba``.  ``n_threads`` is the kernel's thread count (None:
-        all cores, see :func:`pixelforest._shared.threads.resolve_n_threads`).
+        Returns
+        -------
+        clf : PixelClassifier
+            Predicts exactly as ``pipeline`` does.
         """
-        from pixelforest.forest.inference import forest_predict_proba
+        if not isinstance(pipeline, PredictionPipeline):
+            raise InvalidParameterError(
+                f"from_pipeline needs a PredictionPipeline, got {type(pipeline).__name__}; "
+                "use clf.pipeline_ of a fitted PixelClassifier."
+            )
+        clf = cls(features=pipeline.spec, estimator=clone(pipeline.estimator),
+                  channel_axis=pipeline.channel_axis, normalize=pipeline.normalize, **params)
+        clf._check_params()
+        clf._set_fitted_pipeline(pipeline)
+        return clf
 
-        out = np.empty((X.shape[0], self.classes_.size), dtype=np.float32)
-        for start in range(0, X.shape[0], _ROWS_PER_CALL):
-            stop = start + _ROWS_PER_CALL
-            out[start:stop] = forest_predict_proba(self.estimator_, X[start:stop],
-                                                   n_threads=n_threads)
-        return out
+    def _set_fitted(self, spec, estimator, classes, n_channels, ndim):
+        pipeline = PredictionPipeline(spec=spec, normalize=self.normalize,
+                                      estimator=estimator, classes=classes,
+                                      n_channels=n_channels, ndim=ndim,
+                                      channel_axis=self.channel_axis)
+        return self._set_fitted_pipeline(pipeline)
 
-    def _proba_from_block(self, block_cl, bounds, *, crop=None, n_threads=None):
-        """Probabilities of a raw channel-last block (interior exact beyond ``halo_``).
-
-        With ``crop`` (one slice per spatial axis) only the probabilities of
-        ``block_cl[crop]`` are computed and returned (features and forest on
-        those pixels only), equal bit for bit to the same pixels of the whole
-        block's result.  ``n_threads`` bounds the threads of the features and
-        of :meth:`_estimator_proba` (None: all cores).
-        """
-        self._check_fitted()
-        block_cl = np.asarray(block_cl)
-        feats = self._features(block_cl, bounds, self.spec_, crop=crop, n_threads=n_threads)
-        shape = feats.shape[:-1]
-        X = feats.reshape(-1, feats.shape[-1])
-        proba = self._estimator_proba(X, n_threads=n_threads)
-        del feats, X
-        return proba.reshape(shape + (self.classes_.size,))
+    def _set_fitted_pipeline(self, pipeline):
+        spec, estimator = pipeline.spec, pipeline.estimator
+        classes, n_channels, ndim = pipeline.classes, pipeline.n_channels, pipeline.ndim
+        self.spec_ = spec
+        self.classes_ = np.asarray(classes)
+        self.n_channels_ = int(n_channels)
+        self.ndim_ = int(ndim)
+        self.feature_names_ = list(pipeline.feature_names)
+        self.n_features_in_ = pipeline.n_features
+        self.halo_ = pipeline.halo
+        self.estimator_ = estimator
+        self.pipeline_ = pipeline
+        return self
 
     # -- prediction ----------------------------------------------------------
-    def _predict_tiles(self, image_cl, emit, *, tile=None, n_threads=None):
-        """Call ``emit(slices, proba)`` for every tile of a checked channel-last image.
-
-        The image is cut into tiles of :data:`_TILE_2D` (2D) or
-        :data:`_TILE_3D` (3D) pixels per side; each is read with a margin of
-        ``halo_`` pixels and turned into the probabilities of its own pixels
-        by :meth:`_proba_from_block` (features and forest of that tile
-        only, so memory stays bounded and a tile's features stay in cache).
-        The result equals the whole image's, bit for bit.  Tiles run on one
-        thread pool of :func:`pixelforest._shared.threads.resolve_n_threads`
-        threads, each tile's forest on one thread; a single tile gives all
-        threads to the forest instead.
-        """
-        import itertools
-
-        from pixelforest._shared.threads import limit_blas_threads, resolve_n_threads, run_on_pool
-
-        bounds = self._normalization_bounds(image_cl)
-        spatial = image_cl.shape[:-1]
-        if tile is None:
-            tile = _TILE_2D if len(spatial) == 2 else _TILE_3D
-        tile = (int(tile),) * len(spatial) if np.isscalar(tile) else tuple(tile)
-        starts = [range(0, n, t) for n, t in zip(spatial, tile)]
-        tiles = list(itertools.product(*starts))
-        n_workers = min(resolve_n_threads(n_threads), len(tiles))
-        kernel_threads = 1 if n_workers > 1 else resolve_n_threads(n_threads)
-
-        def work(origin):
-            block, crop, where = [], [], []
-            for lo, t, h, n in zip(origin, tile, self.halo_, spatial):
-                hi = min(lo + t, n)
-                a, b = max(lo - h, 0), min(hi + h, n)
-                block.append(slice(a, b))
-                crop.append(slice(lo - a, hi - a))
-                where.append(slice(lo, hi))
-            proba = self._proba_from_block(image_cl[tuple(block)], bounds, crop=tuple(crop),
-                                           n_threads=kernel_threads)
-            emit(tuple(where), proba)
-
-        if n_workers == 1:
-            run_on_pool(work, tiles, 1)
-            return
-        # one pool: the tiles' features and forests run single-threaded, and
-        # BLAS (used by estimators other than forests) too
-        with limit_blas_threads(1):
-            run_on_pool(work, tiles, n_workers, name="pf-tile")
-
-    def _check_predict_image(self, image):
-        self._check_fitted()
-        image_cl, n_channels = self._check_image(image)
-        if n_channels != self.n_channels_:
-            raise ChannelMismatchError(
-                f"the image has {n_channels} channel(s) (channel_axis={self.channel_axis}) "
-                f"but the classifier was trained on {self.n_channels_}; predict on images "
-                "with the training channels, or retrain."
-            )
-        spatial = image_cl.shape[:-1]
-        if len(spatial) != self.ndim_:
-            raise InvalidImageError(
-                f"the image has {len(spatial)} spatial axes but the classifier was trained "
-                f"on {self.ndim_}-D images; predict on {self.ndim_}-D images or retrain."
-            )
-        check_fits_halo(spatial, self.halo_)
-        return image_cl
-
     def predict_proba(self, image):
         """Per-pixel class probabilities.
 
@@ -528,22 +462,17 @@ class PixelClassifier(BaseEstimator):
 
         Notes
         -----
-        The image is processed in tiles of 512 x 512 pixels (96 per side in
-        3D), each read with a margin of ``halo_`` pixels, on every core
-        (``PIXELFOREST_NUM_THREADS`` limits them): memory stays bounded by
-        the output plus a few tiles' features, and the result is, bit for
-        bit, that of the whole image at once.  Random forests and trees are
+        The image is checked once, then processed by ``pipeline_`` in blocks
+        of 512 x 512 pixels (96 per side in 3D), each read with a margin of
+        ``halo_`` pixels, on ``n_jobs`` threads: memory stays bounded by the
+        output plus a few blocks' features, and the result is, bit for bit,
+        that of the whole image at once.  Random forests and trees are
         evaluated by a compiled kernel that gives the estimator's own
         ``predict_proba``.
         """
-        image_cl = self._check_predict_image(image)
-        out = np.empty(image_cl.shape[:-1] + (self.classes_.size,), dtype=np.float32)
-
-        def emit(where, proba):
-            out[where] = proba
-
-        self._predict_tiles(image_cl, emit)
-        return out
+        self._check_fitted()
+        image_cl = self.pipeline_.check_image(image, channel_axis=self.channel_axis)
+        return self.pipeline_.predict_proba(image_cl, n_threads=self.n_jobs)
 
     def predict(self, image):
         """Per-pixel class labels (the training class values).
@@ -557,17 +486,12 @@ class PixelClassifier(BaseEstimator):
         -------
         labels : ndarray, spatial shape of ``image``
             ``classes_[argmax(predict_proba(image), axis=-1)]``, computed
-            tile by tile (see :meth:`predict_proba`) without holding the
+            block by block (see :meth:`predict_proba`) without holding the
             probabilities of the whole image.
         """
-        image_cl = self._check_predict_image(image)
-        out = np.empty(image_cl.shape[:-1], dtype=self.classes_.dtype)
-
-        def emit(where, proba):
-            out[where] = self.classes_[np.argmax(proba, axis=-1)]
-
-        self._predict_tiles(image_cl, emit)
-        return out
+        self._check_fitted()
+        image_cl = self.pipeline_.check_image(image, channel_axis=self.channel_axis)
+        return self.pipeline_.predict(image_cl, n_threads=self.n_jobs)
 
     # -- inspection ----------------------------------------------------------
     @property
@@ -604,3 +528,22 @@ class PixelClassifier(BaseEstimator):
         imp = self.feature_importances_
         order = np.argsort(-imp, kind="stable")
         return {self.feature_names_[k]: float(imp[k]) for k in order}
+
+
+def _fit_estimator(estimator, X, y, n_threads):
+    """Fit ``estimator``; a forest with ``n_jobs`` left at 1 or None grows on the budget.
+
+    Each tree's seed is drawn before the trees are grown, so the forest does
+    not depend on the threads; ``n_jobs`` is set back afterwards, so that
+    the fitted forest's own ``predict_proba`` stays single-threaded (trees
+    summed in a fixed order).
+    """
+    if not is_forest(estimator) or estimator.get_params()["n_jobs"] not in (None, 1):
+        estimator.fit(X, y)
+        return
+    before = estimator.get_params()["n_jobs"]
+    estimator.set_params(n_jobs=n_threads)
+    try:
+        estimator.fit(X, y)
+    finally:
+        estimator.set_params(n_jobs=before)

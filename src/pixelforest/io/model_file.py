@@ -100,13 +100,14 @@ def save_model(clf, path):
     import skops.io as sio
 
     from pixelforest.classify.classifier import PixelClassifier
+    from pixelforest.classify.pipeline import pipeline_of
 
     if not isinstance(clf, PixelClassifier):
         raise InvalidParameterError(
             f"save_model saves a PixelClassifier, got {type(clf).__name__}; wrap your "
             "estimator in PixelClassifier(estimator=...) and fit it."
         )
-    clf._check_fitted()
+    pipeline_of(clf)  # refuses an unfitted classifier
     random_state = clf.random_state
     if not (random_state is None or isinstance(random_state, (int, np.integer))):
         random_state = None  # a RandomState instance: the seed is not recoverable
@@ -120,6 +121,8 @@ def save_model(clf, path):
             "channel_axis": clf.channel_axis,
             "normalize": clf.normalize,
             "random_state": None if random_state is None else int(random_state),
+            "split_placement": clf.split_placement,
+            "n_jobs": clf.n_jobs,
         },
         "fitted": {
             "classes": np.asarray(clf.classes_),
@@ -267,42 +270,38 @@ def load_model(path, *, trusted=None):
     IncompatibleModelError
         A file written in a newer model format than this pixelforest reads.
     """
-    from sklearn.base import clone
-
     from pixelforest.classify.classifier import PixelClassifier
+    from pixelforest.classify.pipeline import PredictionPipeline
     from pixelforest.features import FeatureSpec
 
     payload = _load_payload(path, trusted)
     try:
         params, fitted = payload["params"], payload["fitted"]
         spec = FeatureSpec.from_dict(params["features"])
-        clf = PixelClassifier(features=spec, estimator=None,
-                              channel_axis=params["channel_axis"],
-                              normalize=params["normalize"],
-                              random_state=params["random_state"])
-        clf._check_normalize()
-        clf.spec_ = spec
-        clf.classes_ = np.asarray(fitted["classes"])
-        clf.n_channels_ = int(fitted["n_channels"])
-        clf.ndim_ = int(fitted["ndim"])
-        clf.feature_names_ = list(fitted["feature_names"])
-        clf.n_features_in_ = int(fitted["n_features_in"])
-        clf.halo_ = tuple(int(h) for h in fitted["halo"])
-        clf.estimator_ = payload["estimator"]
-        clf.estimator = clone(clf.estimator_)
+        pipeline = PredictionPipeline(
+            spec=spec, normalize=params["normalize"], estimator=payload["estimator"],
+            classes=np.asarray(fitted["classes"]), n_channels=int(fitted["n_channels"]),
+            ndim=int(fitted["ndim"]), channel_axis=params["channel_axis"])
+        extra = {k: params[k] for k in ("split_placement", "n_jobs") if k in params}
+        clf = PixelClassifier.from_pipeline(pipeline, random_state=params["random_state"],
+                                            **extra)
+        if (list(fitted["feature_names"]) != clf.feature_names_
+                or tuple(int(h) for h in fitted["halo"]) != clf.halo_
+                or int(fitted["n_features_in"]) != clf.n_features_in_):
+            raise ModelFileError(
+                f"{path} is inconsistent (its feature names or halo do not match its "
+                "feature spec); save the model again."
+            )
         clf.model_info_ = {k: payload[k] for k in ("format_version", "versions", "created")}
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
             f"{path} is a pixelforest model with missing or invalid entries ({exc}); save "
             "the model again."
         ) from None
-    if (clf.feature_names_ != spec.feature_names(clf.n_channels_, clf.ndim_)
-            or clf.halo_ != spec.halo_for(clf.ndim_)
-            or clf.n_features_in_ != len(clf.feature_names_)
-            or not hasattr(clf.estimator_, "predict_proba")):
+    if not hasattr(clf.estimator_, "predict_proba"):
         raise ModelFileError(
-            f"{path} is inconsistent (its feature names, halo or estimator do not match its "
-            "feature spec); save the model again."
+            f"{path} is inconsistent (its estimator cannot predict probabilities); save the "
+            "model again."
         )
     return clf
 

@@ -151,12 +151,12 @@ def _stem(path):
 
 def _plan(paths, output, format):
     """Return ``[(input, output path)]`` and the output format."""
-    from pixelforest.scale.tiled import _output_format
+    from pixelforest.scale.writers import output_format
 
     output = Path(output)
     single_file = output.suffix.lower() in (".tif", ".tiff", ".zarr")
     if single_file and len(paths) == 1:
-        fmt = _output_format(output, format)
+        fmt = output_format(output, format)
         return [(paths[0], output)], fmt
     if single_file and len(paths) > 1:
         raise InvalidParameterError(
@@ -168,7 +168,7 @@ def _plan(paths, output, format):
             f"the output {output} is a file of unknown type; pass a folder, or a "
             "*.tif / *.zarr file for a single input."
         )
-    fmt = "tif" if format is None else _output_format(output, format)
+    fmt = "tif" if format is None else output_format(output, format)
     return [(p, output / (_stem(p) + _EXTENSIONS[fmt])) for p in paths], fmt
 
 
@@ -252,9 +252,10 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     """
     from tqdm.auto import tqdm
 
-    from pixelforest.scale.tiled import _auto_progress, _check_workers, _scheduler
+    from pixelforest.scale.scheduler import check_workers, open_scheduler
+    from pixelforest.scale.writers import auto_progress
 
-    _check_workers(workers)
+    check_workers(workers)
     if isinstance(model, (str, os.PathLike)):
         from pixelforest.io.model_file import load_model
 
@@ -281,10 +282,10 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
         else:
             seen_outputs[key] = inp
             todo.append((inp, out))
-    show = _auto_progress(progress)
+    show = auto_progress(progress)
     options = dict(chunks=chunks, probabilities=probabilities, overwrite=overwrite,
                    format=fmt)
-    with _scheduler(scheduler, workers) as sched:
+    with open_scheduler(scheduler, workers) as sched:
         n_files = min(len(todo), max(1, sched.n_workers if sched.pool is not None
                                      else _cluster_threads(sched)))
         with tqdm(total=len(todo), unit="image", desc="predict", file=sys.stderr,
@@ -312,11 +313,11 @@ def _cluster_threads(sched):
 
 def _run_files(model, todo, sched, n_files, options, bar, *, block_progress):
     """Predict ``todo`` with ``n_files`` files in flight; return (input, output, error)."""
-    from pixelforest.scale.tiled import _predict_to_file
+    from pixelforest.scale.tiled import predict_to_file_on
 
     def one(inp, out):
         try:
-            _predict_to_file(model, inp, out, sched=sched, progress=block_progress, **options)
+            predict_to_file_on(model, inp, out, sched=sched, progress=block_progress, **options)
         except Exception as exc:  # reported, and the batch goes on
             return inp, out, exc
         return inp, out, None

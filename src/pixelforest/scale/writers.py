@@ -1,0 +1,173 @@
+"""Writing a lazy prediction to disk as its blocks finish: a chunked Zarr store or a tiled BigTIFF.
+
+The writers write into the temporary path they are given (the caller's
+:func:`~pixelforest._shared.atomic.atomic_output`), advance a progress bar
+per block, and on a distributed cluster let the workers write Zarr blocks
+themselves (the output must be on a file system they all see).
+"""
+
+import math
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from pixelforest.errors import UnsupportedFormatError
+from pixelforest.scale.engine import PREDICT_PREFIX
+
+__all__ = ["TIFF_TILE", "auto_progress", "block_counter", "output_format", "write_tiff",
+           "write_zarr"]
+
+#: Edge of the tiles of a BigTIFF output (a multiple of 16, as TIFF requires).
+TIFF_TILE = 256
+
+#: Output formats by file-name suffix.
+_FORMATS = {".zarr": "zarr", ".tif": "tif", ".tiff": "tif"}
+
+
+def output_format(output, format=None):
+    if format is not None:
+        fmt = {"tif": "tif", "tiff": "tif", "zarr": "zarr"}.get(str(format).lower())
+        if fmt is None:
+            raise UnsupportedFormatError(
+                f"unknown output format {format!r}; use 'tif' (tiled BigTIFF) or 'zarr'."
+            )
+        return fmt
+    fmt = _FORMATS.get(Path(output).suffix.lower())
+    if fmt is None:
+        raise UnsupportedFormatError(
+            f"cannot tell the output format of {output} from its extension; name it "
+            "*.zarr (chunked Zarr) or *.tif (tiled BigTIFF)."
+        )
+    return fmt
+
+
+def auto_progress(progress):
+    if progress is not None:
+        return bool(progress)
+    if os.environ.get("CI"):
+        return False
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # pragma: no cover - closed stream
+        return False
+
+
+def block_counter(bar, prefix):
+    """A dask callback advancing ``bar`` each time a task whose name starts with
+    ``prefix`` ends (dask may fuse tasks, which keeps the prefix)."""
+    from dask.callbacks import Callback
+
+    def posttask(key, result, dsk, state, id):
+        if str(key[0] if isinstance(key, tuple) else key).startswith(prefix):
+            bar.update(1)
+
+    return Callback(posttask=posttask)
+
+
+def _write_zarr_block(block, path, region):
+    import zarr
+
+    path = Path(path)
+    if not path.exists():
+        # abandoned (an error or Ctrl-C elsewhere: then nobody waits for this), or
+        # created where this worker cannot see it
+        raise OSError(
+            f"the output store {path} does not exist on this worker; on a cluster the "
+            "output must be on a file system shared by every worker (same path)."
+        )
+    arr = zarr.open_array(str(path), mode="r+")
+    arr[region] = block
+    if not path.exists():  # pragma: no cover - removed while this block was written
+        shutil.rmtree(path, ignore_errors=True)
+    return 1
+
+
+def _regions(chunks):
+    """Slices of every block of a dask chunk tuple, in dask's C order."""
+    import itertools
+
+    starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int) for c in chunks]
+    for index in itertools.product(*(range(len(c)) for c in chunks)):
+        yield index, tuple(slice(int(s[i]), int(s[i]) + int(c[i]))
+                           for s, c, i in zip(starts, chunks, index))
+
+
+def write_zarr(result, tmp, sched, bar, attrs):
+    import dask
+    import zarr
+
+    zarr_chunks = tuple(c[0] for c in result.chunks)
+    arr = zarr.create_array(store=str(tmp), shape=result.shape, chunks=zarr_chunks,
+                            dtype=result.dtype, fill_value=0, attributes=attrs)
+    del arr
+    blocks = result.to_delayed()
+    name = f"pixelforest-write-{uuid.uuid4().hex}"
+    writes = []
+    for i, (index, region) in enumerate(_regions(result.chunks)):
+        writes.append(dask.delayed(_write_zarr_block, pure=False)(
+            blocks[index], str(tmp), region, dask_key_name=f"{name}-{i}"))
+    if sched.is_distributed:
+        compute_distributed(writes, sched, bar)
+    else:
+        sched.compute(writes, callbacks=[block_counter(bar, name)])
+
+
+def compute_distributed(delayeds, sched, bar):
+    from distributed import as_completed
+
+    client = sched.client
+    futures = client.compute(delayeds)
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            future.result()
+            bar.update(1)
+            sched.check_cancel()
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+def _tiles_2d(arr, tile):
+    th, tw = tile
+    for y in range(0, arr.shape[0], th):
+        for x in range(0, arr.shape[1], tw):
+            yield arr[y:y + th, x:x + tw]
+
+
+def _iter_tiff_tiles(result, spatial_ndim, sched, bar):
+    """Compute ``result`` slab by slab (first axis) and yield TIFF tiles in order."""
+    starts = np.concatenate([[0], np.cumsum(result.chunks[0])]).astype(int)
+    n_blocks_per_slab = math.prod(len(c) for c in result.chunks[1:])
+    buffer = None
+    for k in range(len(result.chunks[0])):
+        slab_da = result[starts[k]:starts[k + 1]]
+        if sched.is_distributed:
+            (slab,) = sched.compute(slab_da)
+            bar.update(n_blocks_per_slab)
+        else:
+            (slab,) = sched.compute(slab_da, callbacks=[block_counter(bar, PREDICT_PREFIX)])
+        if spatial_ndim == 3:
+            for plane in slab:
+                yield from _tiles_2d(plane, (TIFF_TILE, TIFF_TILE))
+            continue
+        buffer = slab if buffer is None else np.concatenate([buffer, slab])
+        last = k == len(result.chunks[0]) - 1
+        while buffer.shape[0] >= TIFF_TILE or (last and buffer.shape[0]):
+            yield from _tiles_2d(buffer[:TIFF_TILE], (TIFF_TILE, TIFF_TILE))
+            buffer = buffer[TIFF_TILE:]
+
+
+def write_tiff(result, tmp, sched, bar, spatial_ndim, attrs):
+    import tifffile
+
+    extra = {}
+    if result.ndim > spatial_ndim:  # probabilities: classes as samples
+        extra = {"photometric": "minisblack", "planarconfig": "contig"}
+    with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
+        tif.write(_iter_tiff_tiles(result, spatial_ndim, sched, bar), shape=result.shape,
+                  dtype=result.dtype, tile=(TIFF_TILE, TIFF_TILE), compression="zlib",
+                  metadata=attrs, **extra)
