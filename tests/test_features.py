@@ -193,15 +193,15 @@ def test_crop_equals_whole_block_bit_for_bit(spec, shape):
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("shape", [(53, 71), (17, 29, 23)])
 def test_pieces_and_threads_give_the_same_numbers(monkeypatch, shape, n_threads):
-    # a large region is computed piece by piece (on threads): same bits
+    # a large region is computed block by block (on threads): same bits
     import pixelforest.features.compute as features
 
     spec = FeatureSpec(families=("intensity", "gaussian", "dog", "gradient", "structure"),
                        sigmas=(0.7, 2.0))
     image = _rng_image(shape, seed=4)[..., None]
     whole = features_of_block(image, spec)
-    monkeypatch.setattr(features, "_PIECE_2D", 16)
-    monkeypatch.setattr(features, "_PIECE_3D", 7)
+    monkeypatch.setattr(features, "_BLOCK_2D", 16)
+    monkeypatch.setattr(features, "_BLOCK_3D", 7)
     np.testing.assert_array_equal(features_of_block(image, spec, n_threads=n_threads),
                                   whole)
     crop = tuple(slice(3, n - 2) for n in shape)
@@ -210,8 +210,8 @@ def test_pieces_and_threads_give_the_same_numbers(monkeypatch, shape, n_threads)
 
 
 @pytest.mark.parametrize("shape, spec, n_channels", [
-    ((1100, 700), FeatureSpec(), 1),                       # 3 x 2 pieces of 512
-    ((40, 200, 130), FeatureSpec(sigmas=(0.7, 2.0)), 1),   # 3D pieces of 96
+    ((1100, 700), FeatureSpec(), 1),                       # 3 x 2 blocks of 512
+    ((40, 200, 130), FeatureSpec(sigmas=(0.7, 2.0)), 1),   # 3D blocks of 96
     ((600, 90), ALL, 2),                                    # every family, two channels
 ])
 def test_features_at_pixels_equal_the_whole_stack(shape, spec, n_channels):
@@ -234,7 +234,7 @@ def test_features_at_no_pixels_and_one_piece_only(monkeypatch):
 
     image = _rng_image((1100, 1100, 1))
     assert features_at(image, FeatureSpec(), []).shape == (0, FeatureSpec().n_features())
-    # pixels in one corner: only that piece is filtered
+    # pixels in one corner: only that block is filtered
     computed = []
     original = features._channel_features
     monkeypatch.setattr(features, "_channel_features",

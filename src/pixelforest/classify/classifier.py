@@ -254,11 +254,11 @@ class PixelClassifier(BaseEstimator):
         """Train on the labelled pixels of one or several images.
 
         Only the features of labelled pixels are computed and kept: each
-        image is cut into pieces of 512 pixels per side (96 in 3D), and only
-        the pieces holding a labelled pixel are filtered (each with the
+        image is cut into blocks of 512 pixels per side (96 in 3D), and only
+        the blocks holding a labelled pixel are filtered (each with the
         margin its filters need, so the rows equal those of the whole
-        image's feature stack, bit for bit), one piece per thread at a time.
-        Memory: the labelled rows plus one piece's features per thread,
+        image's feature stack, bit for bit), one block per thread at a time.
+        Memory: the labelled rows plus one block's features per thread,
         however large or many the images.
 
         With ``split_placement="valley"`` and a forest estimator, a seeded

@@ -34,7 +34,7 @@ def _channel_features(channel, spec, ndim, out, start, crop=None):
     """Write the features of one float32 channel into ``out[..., start:]``.
 
     ``crop`` (pairs ``(lo, hi)`` per axis, default the whole channel) is the
-    region whose features are written; ``out`` has its shape.  Each filter
+    crop whose features are written; ``out`` has its shape.  Each filter
     reads only the pixels it needs around ``crop`` (its own radius), and
     each Gaussian smoothing is computed once and shared by the families.
     """
@@ -126,10 +126,10 @@ def _diag_indices(ndim):
     return idx
 
 
-#: Side (pixels) of the pieces a large feature stack is computed in: one
-#: piece's smoothings stay in cache, and pieces run on several threads.
-_PIECE_2D = 512
-_PIECE_3D = 96
+#: Side (pixels) of the blocks a large feature stack is computed in: one
+#: block's smoothings stay in cache, and blocks run on several threads.
+_BLOCK_2D = 512
+_BLOCK_3D = 96
 
 #: One caller at a time gets the thread pool (no oversubscription when
 #: several threads, e.g. dask's, compute features at once).
@@ -147,23 +147,23 @@ def _float32_channels(image_cl):
     return channels
 
 
-def _pieces(crop, ndim):
-    """The pieces (``(lo, hi)`` per axis) a region ``crop`` is computed in."""
-    side = _PIECE_2D if ndim == 2 else _PIECE_3D
+def _blocks(crop, ndim):
+    """The blocks (``(lo, hi)`` per axis) a region ``crop`` is computed in."""
+    side = _BLOCK_2D if ndim == 2 else _BLOCK_3D
     return [tuple((a, min(a + side, hi)) for a, (_, hi) in zip(origin, crop))
             for origin in itertools.product(*[range(lo, hi, side) for lo, hi in crop])]
 
 
-def _run_pieces(work, pieces, n_threads):
-    """Run ``work(piece)`` for every piece, on the feature thread pool if it is free."""
-    n = min(len(pieces), resolve_n_threads(n_threads)) if len(pieces) > 1 else 1
+def _run_blocks(work, blocks, n_threads):
+    """Run ``work(block)`` for every block, on the feature thread pool if it is free."""
+    n = min(len(blocks), resolve_n_threads(n_threads)) if len(blocks) > 1 else 1
     if n > 1 and _POOL_LOCK.acquire(blocking=False):
         try:
-            run_on_pool(work, pieces, n, name="pf-features")
+            run_on_pool(work, blocks, n, name="pf-features")
         finally:
             _POOL_LOCK.release()
     else:
-        run_on_pool(work, pieces, 1)
+        run_on_pool(work, blocks, 1)
 
 
 def features_of_block(image_cl, spec, *, crop=None, n_threads=None):
@@ -177,9 +177,9 @@ def features_of_block(image_cl, spec, *, crop=None, n_threads=None):
     ``features_of_block(image_cl, spec)[crop]`` (each filter reads the
     block around the crop as far as its own radius).
 
-    A region larger than :data:`_PIECE_2D` (:data:`_PIECE_3D` in 3D) pixels
-    per side is computed piece by piece the same way (cache-friendly, the
-    same numbers), the pieces on a thread pool of
+    A region larger than :data:`_BLOCK_2D` (:data:`_BLOCK_3D` in 3D) pixels
+    per side is computed block by block the same way (cache-friendly, the
+    same numbers), the blocks on a thread pool of
     :func:`pixelforest._shared.threads.resolve_n_threads` threads (``n_threads``)
     when no other caller holds it.
     """
@@ -194,12 +194,12 @@ def features_of_block(image_cl, spec, *, crop=None, n_threads=None):
     channels = _float32_channels(image_cl)
     out = np.empty(shape + (len(channels) * n_per_channel,), dtype=np.float32)
 
-    def work(piece):
-        dst = out[tuple(slice(a - lo, b - lo) for (a, b), (lo, _) in zip(piece, crop))]
+    def work(block):
+        dst = out[tuple(slice(a - lo, b - lo) for (a, b), (lo, _) in zip(block, crop))]
         for c, channel in enumerate(channels):
-            _channel_features(channel, spec, ndim, dst, c * n_per_channel, piece)
+            _channel_features(channel, spec, ndim, dst, c * n_per_channel, block)
 
-    _run_pieces(work, _pieces(crop, ndim), n_threads)
+    _run_blocks(work, _blocks(crop, ndim), n_threads)
     return out
 
 
@@ -211,10 +211,10 @@ def features_at(image_cl, spec, index, *, n_threads=None):
     vector of pixel ``index[k]``, equal bit for bit to
     ``features_of_block(image_cl, spec).reshape(-1, C * F)[index]``.
 
-    Only the pieces (as in :func:`features_of_block`) that hold one of
+    Only the blocks (as in :func:`features_of_block`) that hold one of
     the pixels are computed, each into a buffer its thread reuses, so the
-    memory is that of a piece per thread however large the image, and a
-    piece without pixels costs nothing.
+    memory is that of a block per thread however large the image, and a
+    block without pixels costs nothing.
     """
     ndim = image_cl.ndim - 1
     spatial = image_cl.shape[:-1]
@@ -225,30 +225,30 @@ def features_at(image_cl, spec, index, *, n_threads=None):
     if index.size == 0:
         return rows
     coords = np.unravel_index(index, spatial)
-    side = _PIECE_2D if ndim == 2 else _PIECE_3D
-    # group the pixels by piece: pieces are numbered row-major on the grid
+    side = _BLOCK_2D if ndim == 2 else _BLOCK_3D
+    # group the pixels by block: blocks are numbered row-major on the grid
     grid = [-(-n // side) for n in spatial]
     piece_id = np.ravel_multi_index(tuple(c // side for c in coords), grid)
     order = np.argsort(piece_id, kind="stable")
     ids, first = np.unique(piece_id[order], return_index=True)
     groups = dict(zip(ids.tolist(), np.split(order, first[1:])))
-    jobs = [(k, piece) for k, piece in enumerate(_pieces(tuple((0, n) for n in spatial), ndim))
+    jobs = [(k, block) for k, block in enumerate(_blocks(tuple((0, n) for n in spatial), ndim))
             if k in groups]
     local = threading.local()
 
     def work(job):
-        k, piece = job
-        shape = tuple(b - a for a, b in piece)
+        k, block = job
+        shape = tuple(b - a for a, b in block)
         buf = getattr(local, "buf", None)
         if buf is None:
             buf = local.buf = np.empty((side,) * ndim + (rows.shape[1],), dtype=np.float32)
         dst = buf[tuple(slice(0, n) for n in shape)]
         for c, channel in enumerate(channels):
-            _channel_features(channel, spec, ndim, dst, c * n_per_channel, piece)
+            _channel_features(channel, spec, ndim, dst, c * n_per_channel, block)
         sel = groups[k]
-        rows[sel] = dst[tuple(coord[sel] - a for coord, (a, _) in zip(coords, piece))]
+        rows[sel] = dst[tuple(coord[sel] - a for coord, (a, _) in zip(coords, block))]
 
-    _run_pieces(work, jobs, n_threads)
+    _run_blocks(work, jobs, n_threads)
     return rows
 
 
@@ -295,8 +295,8 @@ def compute_features(image, spec=None, *, channel_axis=None):
     Each Gaussian smoothing is computed once and shared (a difference of
     Gaussians reuses the smoothings of the ``gaussian`` family and of its
     neighbours), in float32.  Images larger than 512 pixels per side (96
-    in 3D) are computed in pieces, each filter reading its own radius
-    around a piece, on every core (``PIXELFOREST_NUM_THREADS`` limits
+    in 3D) are computed in blocks, each filter reading its own radius
+    around a block, on every core (``PIXELFOREST_NUM_THREADS`` limits
     them): the numbers are those of the whole image at once, bit for bit.
 
     Examples

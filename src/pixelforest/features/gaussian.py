@@ -2,9 +2,8 @@
 
 :func:`gaussian_crop` returns ``scipy.ndimage.gaussian_filter(image, sigma,
 order=order, mode="reflect", truncate=4.0, output=np.float32)[crop]`` for a
-float32 image, with the same bits, 2.7 to 2.9x faster per filter on a
-512 x 512 tile with its halo (sigma 0.5 to 10, one thread), computing only
-what ``crop`` needs.
+float32 image, with the same bits, computing only what ``crop`` needs
+(vectorized numba passes; ``benchmarks/bench_parts.py`` times them).
 
 How it stays exact.  scipy filters one axis after the other (axis 0 first),
 stores each pass in the float32 output (so every pass is rounded to
@@ -29,7 +28,7 @@ axis adds whole float32 rows into a float64 accumulator row (contiguous,
 SIMD), and a pass along the last axis slides over one reflected line.  With
 a ``crop``, each pass is computed only where a later pass or the crop reads
 it (scipy filters the whole array), which saves the halo's share of work on
-tiles.
+blocks.
 
 Without numba (or if it fails to compile) :func:`gaussian_crop` calls scipy
 on the region the crop needs: the same numbers, at scipy's speed.

@@ -1,4 +1,4 @@
-"""Named multiscale per-pixel features (ilastik's set), tile-exact.
+"""Named multiscale per-pixel features (ilastik's set), exact block by block.
 
 A :class:`FeatureSpec` says *which* features to compute: a tuple of
 feature families and a tuple of scales (Gaussian sigmas), optionally in
@@ -22,7 +22,7 @@ Families
 
 Every filter is a :func:`scipy.ndimage.gaussian_filter` in float32 with
 ``mode="reflect"`` and ``truncate=4`` (computed by the compiled kernels of
-:mod:`pixelforest.features.gaussian`, the same bits, 2.7-2.9x faster), so each feature
+:mod:`pixelforest.features.gaussian`, the same bits), so each feature
 at a pixel depends only on the pixels within a known radius.  :meth:`FeatureSpec.halo_for`
 returns that radius per axis: a block cut with that margin gives, in its
 interior, bit for bit the features of the whole image (the border of the
@@ -109,14 +109,12 @@ class FeatureSpec:
         ``spacing`` when it is given: one tuple for every family, or a
         mapping ``{family: scales}`` for each family but ``"intensity"``.
         Small scales describe edges, large ones the context around a pixel.
-        Default (measured by ``benchmarks/quality.py`` on scribble-trained
-        nuclei): Gaussian smoothing at 0.5, 0.7, 1 px (larger blurs move
-        the predicted outline outwards), differences of Gaussians at
-        1.6-10 px (context without blurring the outline) and the gradient
-        magnitude at 0.7 and 1 px (edge strength, which tells a nucleus'
-        rim from its interior: with it, the mean IoU of a forest with
-        scikit-learn's midpoint splits on the 20 fluorescence images rose
-        from 0.828 to 0.833 over scribble seeds 0-4).
+        Default (chosen with ``benchmarks/quality.py`` on scribble-trained
+        nuclei, see ``benchmarks/README.md``): Gaussian smoothing at 0.5,
+        0.7, 1 px (larger blurs move the predicted outline outwards),
+        differences of Gaussians at 1.6-10 px (context without blurring the
+        outline) and the gradient magnitude at 0.7 and 1 px (edge strength,
+        which tells a nucleus' rim from its interior).
     spacing : tuple of float or None, optional
         Pixel size per spatial axis (e.g. ``(2.0, 0.5, 0.5)`` for a z-stack
         with 2 um between planes and 0.5 um pixels).  Sigmas are then

@@ -12,8 +12,7 @@ per-tree array:
   have 2 to 6), the leaf-mask kernel (QuickScorer, see
   :func:`_leaf_mask_tables`) tests every split for 256 rows at once and
   reads each row's leaf from a bit mask, without branches that depend on
-  the data: 1.9x faster than walking the trees (0.55 s to 0.29 s for the
-  4.2 M pixels of the ``benchmarks/bench_predict.py`` mosaic, one thread);
+  the data (faster than walking the trees: ``benchmarks/bench_forest.py``);
 * otherwise each row walks every tree (rows outer, trees inner, so the
   block stays in cache; with two classes the two sums stay in registers).
 

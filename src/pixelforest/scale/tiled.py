@@ -29,8 +29,7 @@ One block holds its feature stack while it is classified::
     memory ~ workers x (chunk + 2 x halo) ** ndim x n_features x 4 bytes x 3
              + model + input and output chunks in flight
 
-(the factor 3 covers the filters' temporaries: 2.2 to 2.7 times the stack,
-measured with tracemalloc).  With ``chunks=None`` the chunk size is chosen
+(the factor 3 covers the filters' temporaries, see ``benchmarks/README.md``).  With ``chunks=None`` the chunk size is chosen
 so that this stays within :data:`DEFAULT_MEMORY_BUDGET` for the number of
 workers; pass ``chunks`` (CLI ``--chunks``) to trade memory for fewer,
 larger blocks (``benchmarks/bench_large.py`` measures an 8192 x 8192 Zarr).
