@@ -10,6 +10,7 @@ from pixelforest.errors import (
     ChannelMismatchError,
     InvalidImageError,
     InvalidLabelsError,
+    InvalidParameterError,
     NotFittedError,
     ShapeMismatchError,
 )
@@ -491,3 +492,43 @@ def test_fit_is_the_same_on_one_or_two_threads(monkeypatch):
     for a, b in zip(models[0].estimator_.estimators_, models[1].estimator_.estimators_):
         np.testing.assert_array_equal(a.tree_.threshold, b.tree_.threshold)
         np.testing.assert_array_equal(a.tree_.feature, b.tree_.feature)
+
+
+@pytest.mark.parametrize("where", [(slice(0, 10), slice(5, 64)), (slice(30, 64), slice(0, 7)),
+                                   (slice(17, 18), slice(40, 41))])
+def test_predict_region_equals_the_same_pixels_of_the_whole_image(trained, where):
+    clf, image, _ = trained
+    pipe = clf.pipeline_
+    image_cl = pipe.check_image(image)
+    stats = pipe.statistics(image_cl)
+    np.testing.assert_array_equal(pipe.predict_region(image_cl, where, stats),
+                                  clf.predict(image)[where])
+    np.testing.assert_array_equal(
+        pipe.predict_region(image_cl, where, stats, probabilities=True, n_threads=1),
+        clf.predict_proba(image)[where])
+
+
+def test_pipeline_is_immutable_and_travels(trained):
+    import pickle
+
+    clf, image, _ = trained
+    pipe = clf.pipeline_
+    with pytest.raises(AttributeError, match="immutable"):
+        pipe.normalize = None
+    with pytest.raises(ValueError):
+        pipe.classes[0] = 9
+    again = pickle.loads(pickle.dumps(pipe))
+    image_cl = again.check_image(image)
+    np.testing.assert_array_equal(again.predict(image_cl), clf.predict(image))
+
+
+def test_n_jobs_does_not_change_results(trained):
+    clf, image, labels = trained
+    s = simulate_scribbles(labels, random_state=0)
+    one = _clf(n_jobs=1).fit(image, s)
+    two = _clf(n_jobs=2).fit(image, s)
+    np.testing.assert_array_equal(one.predict_proba(image), two.predict_proba(image))
+    with pytest.raises(InvalidParameterError, match="n_threads|n_jobs"):
+        _clf(n_jobs=0).fit(image, s)
+    with pytest.raises(InvalidParameterError, match="split_placement"):
+        _clf(split_placement="middle").fit(image, s)

@@ -304,6 +304,59 @@ class PredictionPipeline:
         return self.labels_of(self.predict_proba_block(block_cl, stats, crop=crop,
                                                        n_threads=n_threads))
 
+    # -- a region of an image -------------------------------------------------
+    def cut_with_halo(self, where, spatial_shape):
+        """The block to read for the region ``where`` of an image, and the crop of it to keep.
+
+        Parameters
+        ----------
+        where : tuple of slice
+            The region (one slice with non-negative bounds and step 1 per
+            spatial axis).
+        spatial_shape : tuple of int
+            The image's spatial shape.
+
+        Returns
+        -------
+        cut, crop : tuple of slice
+            ``image_cl[cut]`` is the region grown by the halo (clipped at
+            the image border); ``crop`` locates the region inside it.
+        """
+        cut, crop = [], []
+        for s, h, n in zip(where, self.halo, spatial_shape):
+            lo, hi = max(0, s.start or 0), min(n, n if s.stop is None else s.stop)
+            a, z = max(lo - h, 0), min(hi + h, n)
+            cut.append(slice(a, z))
+            crop.append(slice(lo - a, hi - a))
+        return tuple(cut), tuple(crop)
+
+    def predict_region(self, image_cl, where, stats, *, probabilities=False, n_threads=None):
+        """Labels (or probabilities) of one region of a checked image, exactly.
+
+        Equal, bit for bit, to the same pixels of the whole image's result
+        when ``stats`` are the whole image's statistics: what a viewer needs
+        to predict only the part of a large image in view.  ``image_cl``
+        may be any array that slices to numpy (numpy, Zarr, dask).
+
+        Parameters
+        ----------
+        image_cl : array_like
+            The whole channel-last image (checked once by the caller).
+        where : tuple of slice
+            The region, one slice per spatial axis.
+        stats : ndarray or None
+            :meth:`statistics` of the whole image (for a lazy array,
+            :func:`pixelforest.scale.statistics.lazy_statistics`).
+        probabilities : bool, optional
+            Return probabilities rather than labels.
+        n_threads : int or None, optional
+            The thread budget.
+        """
+        cut, crop = self.cut_with_halo(where, image_cl.shape[:-1])
+        block = np.asarray(image_cl[cut])
+        step = self.predict_proba_block if probabilities else self.predict_block
+        return step(block, stats, crop=crop, n_threads=n_threads)
+
     # -- a whole image in memory --------------------------------------------
     def run_blocks(self, image_cl, emit, *, stats=None, probabilities=True, n_threads=None,
                    block=None):
@@ -345,15 +398,9 @@ class PredictionPipeline:
         step = self.predict_proba_block if probabilities else self.predict_block
 
         def work(origin):
-            cut, crop, where = [], [], []
-            for lo, b, h, n in zip(origin, block, self.halo, spatial):
-                hi = min(lo + b, n)
-                a, z = max(lo - h, 0), min(hi + h, n)
-                cut.append(slice(a, z))
-                crop.append(slice(lo - a, hi - a))
-                where.append(slice(lo, hi))
-            emit(tuple(where), step(image_cl[tuple(cut)], stats, crop=tuple(crop),
-                                    n_threads=inner))
+            where = tuple(slice(lo, min(lo + b, n)) for lo, b, n in zip(origin, block, spatial))
+            cut, crop = self.cut_with_halo(where, spatial)
+            emit(where, step(image_cl[cut], stats, crop=crop, n_threads=inner))
 
         if n_workers == 1:
             for origin in origins:
