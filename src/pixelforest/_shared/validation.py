@@ -30,6 +30,53 @@ def check_channel_axis(channel_axis, ndim, *, name="image"):
     return int(channel_axis) % ndim
 
 
+def check_layout(shape, dtype, *, channel_axis=None, name="image", spatial_ndims=SPATIAL_NDIMS):
+    """Validate an image's dtype and shape without reading its pixels.
+
+    The checks every image gets, in memory or lazy (a dask or Zarr array):
+    a number dtype (bool counts as uint8), a known channel axis, 2 or 3
+    spatial dimensions, and at least one pixel and one channel.
+
+    Returns
+    -------
+    axis : int or None
+        ``channel_axis`` as a non-negative axis.
+
+    Raises
+    ------
+    InvalidImageError
+        Non-numeric dtype, empty array or wrong number of dimensions.
+    """
+    dtype = np.dtype(dtype)
+    if not (dtype == bool or np.issubdtype(dtype, np.integer)
+            or np.issubdtype(dtype, np.floating)):
+        raise InvalidImageError(
+            f"{name} has dtype {dtype}, which is not a number type; "
+            "convert it to an integer or float array first."
+        )
+    shape = tuple(shape)
+    ndim = len(shape)
+    axis = check_channel_axis(channel_axis, ndim, name=name)
+    n_spatial = ndim - (axis is not None)
+    if n_spatial not in spatial_ndims:
+        expected = " or ".join(f"{n}-D" for n in spatial_ndims)
+        hint = (" It looks like a single row of values: reshape it to (1, N)."
+                if ndim == 1 else "")
+        if axis is None and ndim == max(spatial_ndims) + 1:
+            hint = " If the last or first axis holds channels, pass channel_axis."
+        raise InvalidImageError(
+            f"{name} must have {expected} spatial dimensions, got shape {shape}"
+            f"{' with channel_axis=' + str(axis) if axis is not None else ''}.{hint}"
+        )
+    if 0 in shape:
+        if axis is not None and shape[axis] == 0:
+            raise InvalidImageError(f"{name} has no channels along axis {axis}.")
+        raise InvalidImageError(
+            f"{name} is empty (shape {shape}); check that the file or slice holds pixels."
+        )
+    return axis
+
+
 def check_image(image, *, channel_axis=None, name="image", allow_nonfinite=False,
                 spatial_ndims=SPATIAL_NDIMS):
     """Validate an image array and return it as an ndarray (no copy if possible).
@@ -50,7 +97,7 @@ def check_image(image, *, channel_axis=None, name="image", allow_nonfinite=False
     Returns
     -------
     image : ndarray
-        The validated image.
+        The validated image (bool as uint8).
 
     Raises
     ------
@@ -58,31 +105,10 @@ def check_image(image, *, channel_axis=None, name="image", allow_nonfinite=False
         Non-numeric dtype, empty array, wrong number of dimensions or NaN/inf.
     """
     arr = np.asarray(image)
+    check_layout(arr.shape, arr.dtype, channel_axis=channel_axis, name=name,
+                 spatial_ndims=spatial_ndims)
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise InvalidImageError(
-            f"{name} has dtype {arr.dtype}, which is not a number type; "
-            "convert it to an integer or float array first."
-        )
-    axis = check_channel_axis(channel_axis, arr.ndim, name=name)
-    n_spatial = arr.ndim - (axis is not None)
-    if n_spatial not in spatial_ndims:
-        expected = " or ".join(f"{n}-D" for n in spatial_ndims)
-        hint = (" It looks like a single row of values: reshape it to (1, N)."
-                if arr.ndim == 1 else "")
-        if axis is None and arr.ndim == max(spatial_ndims) + 1:
-            hint = " If the last or first axis holds channels, pass channel_axis."
-        raise InvalidImageError(
-            f"{name} must have {expected} spatial dimensions, got shape {arr.shape}"
-            f"{' with channel_axis=' + str(axis) if axis is not None else ''}.{hint}"
-        )
-    if arr.size == 0:
-        raise InvalidImageError(
-            f"{name} is empty (shape {arr.shape}); check that the file or slice holds pixels."
-        )
-    if axis is not None and arr.shape[axis] == 0:
-        raise InvalidImageError(f"{name} has no channels along axis {axis}.")
     if not allow_nonfinite and np.issubdtype(arr.dtype, np.floating):
         finite = np.isfinite(arr)
         if not finite.all():
