@@ -1,0 +1,930 @@
+"""The "Pixel classifier" dock widget: paint scribbles, watch the segmentation follow.
+
+Training and prediction run on one background thread (a plain
+:class:`threading.Thread`; results come back to the GUI thread through a
+queued Qt signal), so the GUI never waits for them.  Every request carries
+a generation number: a new stroke starts a new generation, and work of an
+older one stops at its next step (between the fit and the prediction,
+and between two regions) and its results are dropped.  The region in
+view is predicted first, then the rest of the image, nearest to the view
+first (re-read before every block, so a camera move re-orders it).
+
+The numbers are those of the library: :class:`~pixelforest.napari.live.LiveTrainer`
+fits what :class:`~pixelforest.classify.classifier.PixelClassifier` fits
+from the same scribbles (featurizing only pixels labelled since the last
+stroke), and every region is predicted through ``clf.pipeline_`` with the
+whole image's normalization statistics, so the prediction layer equals
+``PixelClassifier(...).fit(images, scribbles).predict(image)``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtGui import QColor, QIcon, QPixmap
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pixelforest.classify.classifier import PixelClassifier
+from pixelforest.errors import (
+    InvalidImageError,
+    InvalidParameterError,
+    NotFittedError,
+    PixelforestError,
+)
+from pixelforest.features.spec import PRESETS
+from pixelforest.napari.live import Cancelled, LiveTrainer
+
+__all__ = ["PixelClassifierWidget"]
+
+#: Colours of classes 1, 2, ... (then repeated): blue-ish background, yellow
+#: foreground, then matplotlib's tab10 without those two.
+_PALETTE = ("#3b6fd6", "#ffd21f", "#d62728", "#2ca02c", "#9467bd", "#8c564b",
+            "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+
+#: What the widget marks its own layers with (``layer.metadata``).
+_ROLE = "pixelforest"
+
+
+def _class_color(value):
+    return _PALETTE[(int(value) - 1) % len(_PALETTE)]
+
+
+@dataclass(eq=False)
+class _LayerSet:
+    """An image layer with the scribbles, prediction and uncertainty layers made for it."""
+
+    image: object
+    scribbles: object
+    prediction: object
+    uncertainty: object
+    key: int
+    array: np.ndarray = field(default=None)
+
+
+@dataclass
+class _Job:
+    gen: int
+    train: list | None           # [(key, image, labels copy)] or None: predict only
+    clf: object                  # the model to predict with when train is None
+    key: int
+    image: np.ndarray
+    started: float
+
+
+class _Bridge(QObject):
+    """Carries messages from the worker thread to the GUI thread (queued connection)."""
+
+    message = Signal(object)
+
+
+class _Worker(threading.Thread):
+    """One background thread running the newest job; older ones stop early."""
+
+    def __init__(self, run):
+        super().__init__(name="pixelforest-live", daemon=True)
+        self._run = run
+        self._cond = threading.Condition()
+        self._job = None
+        self._stopping = False
+        self.busy = False
+
+    def submit(self, job):
+        with self._cond:
+            self._job = job
+            self._cond.notify()
+
+    def stop(self):
+        with self._cond:
+            self._stopping = True
+            self._job = None
+            self._cond.notify()
+
+    def run(self):
+        while True:
+            with self._cond:
+                while self._job is None and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                job, self._job = self._job, None
+                self.busy = True
+            try:
+                self._run(job)
+            finally:
+                self.busy = False
+
+
+class PixelClassifierWidget(QWidget):
+    """Dock widget that trains a pixel classifier from scribbles, live.
+
+    Opened on a viewer holding an image, it picks the newest image layer
+    and adds three layers for it: ``scribbles`` (Labels, ready to paint;
+    1 = background, 2 = foreground), ``prediction`` (Labels) and
+    ``uncertainty`` (Image, hidden at first: 1 minus the margin between
+    the two most probable classes).  With *Live* on (the default) every
+    paint stroke retrains the forest and refreshes both, the region in view
+    first.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer to work in.
+    parent : QWidget, optional
+        Qt parent.
+
+    Attributes
+    ----------
+    updated : Signal
+        Emitted (on the GUI thread) after each refresh of the whole
+        prediction.
+    model : PixelClassifier
+        The last trained (or loaded) model; before any training, an
+        unfitted classifier with the current settings (the library's
+        defaults unless changed).
+    class_names : dict of int to str
+        Name of each scribble class.
+    last_timings : dict
+        Seconds from the request to the visible region (``"visible"``) and
+        to the whole image (``"whole"``) of the last refresh, and the
+        ``"fit"`` time.
+
+    Examples
+    --------
+    In a script or a test (``update(wait=True)`` trains and predicts
+    synchronously)::
+
+        viewer = napari.Viewer()
+        viewer.add_image(image)
+        widget = PixelClassifierWidget(viewer)
+        widget.scribbles_layer.data_setitem(background_pixels, 1)
+        widget.scribbles_layer.data_setitem(nucleus_pixels, 2)
+        widget.update(wait=True)
+        mask = widget.prediction_layer.data == 2
+    """
+
+    updated = Signal()
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent=None):  # noqa: F821
+        super().__init__(parent)
+        self.viewer = viewer
+        self.class_names = {1: "background", 2: "foreground"}
+        self.last_timings = {}
+        self.last_error = None
+        self._sets = {}          # id(image layer) -> _LayerSet
+        self._current = None     # the _LayerSet shown
+        self._gen = 0
+        self._next_key = 0
+        self._visible = None
+        self._loaded = None      # a model from a file, used until the next training
+        self._trainer = LiveTrainer(self._make_classifier())
+        self.model = self._make_classifier()
+        self._bridge = _Bridge()
+        self._bridge.message.connect(self._on_message)
+        self._worker = None
+        self._refresh_pending = set()
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(0)
+        self._refresh_timer.timeout.connect(self._flush_refresh)
+        self._stroke_timer = QTimer(self)  # coalesces the paint events of one event-loop turn
+        self._stroke_timer.setSingleShot(True)
+        self._stroke_timer.setInterval(0)
+        self._stroke_timer.timeout.connect(self._on_stroke_timer)
+        self._build_ui()
+        viewer.layers.events.inserted.connect(self._refresh_layer_choices)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+        camera = _camera(viewer)
+        camera.events.center.connect(self._on_view_changed)
+        camera.events.zoom.connect(self._on_view_changed)
+        viewer.dims.events.current_step.connect(self._on_view_changed)
+        self._worker_box = []   # the worker, reachable without the widget
+        self.destroyed.connect(_stopper(self._worker_box))
+        self._refresh_layer_choices()
+        image = self._newest_image()
+        if image is not None:
+            self.set_image_layer(image)
+
+    # -- the user interface --------------------------------------------------
+    def _build_ui(self):
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self._image_combo = QComboBox()
+        self._image_combo.setToolTip("The image to paint on and predict")
+        self._image_combo.activated.connect(self._on_image_chosen)
+        form.addRow("Image", self._image_combo)
+        self._features_combo = QComboBox()
+        for name, (description, _) in PRESETS.items():
+            self._features_combo.addItem(name)
+            self._features_combo.setItemData(self._features_combo.count() - 1, description,
+                                             Qt.ToolTipRole)
+        self._features_combo.setToolTip("Feature preset, by object size")
+        self._features_combo.currentTextChanged.connect(self._on_settings_changed)
+        form.addRow("Features", self._features_combo)
+        self._reference_combo = QComboBox()
+        self._reference_combo.setToolTip(
+            "A Labels layer to compare the prediction with (foreground = not class 1)")
+        self._reference_combo.activated.connect(lambda _: self._show_scores())
+        form.addRow("Reference", self._reference_combo)
+        layout.addLayout(form)
+
+        layout.addWidget(QLabel("Classes (double-click to rename):"))
+        self._class_list = QListWidget()
+        self._class_list.setMaximumHeight(110)
+        self._class_list.itemChanged.connect(self._on_class_renamed)
+        self._class_list.currentItemChanged.connect(self._on_class_selected)
+        layout.addWidget(self._class_list)
+        self._fill_class_list()
+
+        row = QHBoxLayout()
+        self._add_class_button = QPushButton("Add class")
+        self._add_class_button.clicked.connect(lambda: self.add_class())
+        row.addWidget(self._add_class_button)
+        self._live_check = QCheckBox("Live")
+        self._live_check.setChecked(True)
+        self._live_check.setToolTip("Retrain and predict after every paint stroke")
+        self._live_check.toggled.connect(self._on_live_toggled)
+        row.addWidget(self._live_check)
+        self._update_button = QPushButton("Update")
+        self._update_button.setToolTip("Train on the scribbles and predict once")
+        self._update_button.clicked.connect(lambda: self.update(wait=False))
+        row.addWidget(self._update_button)
+        layout.addLayout(row)
+
+        self._progress = QProgressBar()
+        self._progress.setRange(0, 100)
+        self._progress.setValue(0)
+        self._progress.setTextVisible(False)
+        self._progress.setMaximumHeight(8)
+        layout.addWidget(self._progress)
+        self._status = QLabel("Paint background (1) and foreground (2).")
+        self._status.setWordWrap(True)
+        layout.addWidget(self._status)
+        self._scores = QLabel("")
+        self._scores.setWordWrap(True)
+        layout.addWidget(self._scores)
+        self._importances = QLabel("")
+        self._importances.setWordWrap(True)
+        self._importances.setToolTip("Feature importances of the forest (impurity decrease)")
+        layout.addWidget(self._importances)
+
+        row = QHBoxLayout()
+        for text, slot in (("Save model...", self._ask_save_model),
+                           ("Load model...", self._ask_load_model),
+                           ("Export prediction...", self._ask_export)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        layout.addLayout(row)
+        layout.addStretch(1)
+
+    def _fill_class_list(self):
+        self._class_list.blockSignals(True)
+        self._class_list.clear()
+        for value, name in sorted(self.class_names.items()):
+            item = QListWidgetItem(name)
+            item.setData(Qt.UserRole, value)
+            item.setFlags(item.flags() | Qt.ItemIsEditable)
+            pix = QPixmap(12, 12)
+            pix.fill(QColor(_class_color(value)))
+            item.setIcon(QIcon(pix))
+            item.setToolTip(f"label value {value}")
+            self._class_list.addItem(item)
+        self._class_list.blockSignals(False)
+        self._select_class_row(self.scribbles_layer.selected_label
+                               if self.scribbles_layer is not None else 1)
+
+    def _select_class_row(self, value):
+        for row in range(self._class_list.count()):
+            item = self._class_list.item(row)
+            if item.data(Qt.UserRole) == value:
+                self._class_list.blockSignals(True)
+                self._class_list.setCurrentRow(row)
+                self._class_list.blockSignals(False)
+
+    def _set_status(self, text):
+        self._status.setText(text)
+
+    # -- layers ----------------------------------------------------------------
+    @property
+    def image_layer(self):
+        """The image layer trained on and predicted (None before one is chosen)."""
+        return None if self._current is None else self._current.image
+
+    @property
+    def scribbles_layer(self):
+        """The Labels layer of the scribbles of :attr:`image_layer`."""
+        return None if self._current is None else self._current.scribbles
+
+    @property
+    def prediction_layer(self):
+        """The Labels layer of the prediction of :attr:`image_layer`."""
+        return None if self._current is None else self._current.prediction
+
+    @property
+    def uncertainty_layer(self):
+        """The Image layer of the uncertainty (1 - margin of the top two classes)."""
+        return None if self._current is None else self._current.uncertainty
+
+    def _is_ours(self, layer):
+        return isinstance(layer.metadata, dict) and _ROLE in layer.metadata
+
+    def _images(self):
+        from napari.layers import Image
+
+        return [lay for lay in self.viewer.layers
+                if isinstance(lay, Image) and not self._is_ours(lay)]
+
+    def _newest_image(self):
+        images = self._images()
+        return images[-1] if images else None
+
+    def _refresh_layer_choices(self, event=None):
+        from napari.layers import Labels
+
+        self._image_combo.blockSignals(True)
+        self._image_combo.clear()
+        for layer in self._images():
+            self._image_combo.addItem(layer.name)
+        if self.image_layer is not None:
+            self._image_combo.setCurrentText(self.image_layer.name)
+        self._image_combo.blockSignals(False)
+        chosen = self._reference_combo.currentText()
+        self._reference_combo.blockSignals(True)
+        self._reference_combo.clear()
+        self._reference_combo.addItem("(none)")
+        for layer in self.viewer.layers:
+            if isinstance(layer, Labels) and not self._is_ours(layer):
+                self._reference_combo.addItem(layer.name)
+        if chosen:
+            self._reference_combo.setCurrentText(chosen)
+        self._reference_combo.blockSignals(False)
+
+    def _on_layer_removed(self, event):
+        layer = event.value
+        for key, lset in list(self._sets.items()):
+            if layer is lset.image or layer is lset.scribbles:
+                del self._sets[key]
+                self._trainer.forget(lset.key)
+                if lset is self._current:
+                    self._current = None
+                    self._gen += 1
+        self._refresh_layer_choices()
+
+    def _on_image_chosen(self, index):
+        name = self._image_combo.itemText(index)
+        if name in self.viewer.layers:
+            self.set_image_layer(self.viewer.layers[name])
+
+    def set_image_layer(self, layer):
+        """Train on and predict ``layer``; its scribbles, prediction and uncertainty are made if new.
+
+        Scribbles already painted on other images keep training the model.
+
+        Parameters
+        ----------
+        layer : napari.layers.Image
+            A 2D or 3D image layer (grey, or RGB/RGBA).
+        """
+        array = self._image_array(layer)
+        lset = self._sets.get(id(layer))
+        if lset is None:
+            lset = self._make_layers(layer, array)
+            self._sets[id(layer)] = lset
+        self._current = lset
+        self._on_settings_changed()  # the channel axis follows the image
+        self._refresh_layer_choices()
+        self.viewer.layers.selection.active = lset.scribbles
+        lset.scribbles.mode = "paint"
+        self._on_view_changed()
+        if self._loaded is not None or self.model_is_fitted():
+            self._request(train=False)
+
+    def _image_array(self, layer):
+        if getattr(layer, "multiscale", False):
+            raise InvalidImageError(
+                f"layer {layer.name!r} is multiscale; open its full-resolution level as a "
+                "plain image layer to train on it.")
+        array = np.asarray(layer.data)
+        spatial = array.ndim - (1 if layer.rgb else 0)
+        if spatial not in (2, 3):
+            raise InvalidImageError(
+                f"layer {layer.name!r} has {spatial} spatial axes; the pixel classifier "
+                "works on 2D images and 3D stacks (split channels or time first).")
+        return array
+
+    def _make_layers(self, image, array):
+        from napari.utils.colormaps import DirectLabelColormap
+
+        spatial = array.shape[:-1] if image.rgb else array.shape
+        colors = self._colormap_dict()
+        common = {"scale": image.scale, "translate": image.translate}
+        key = self._next_key
+        self._next_key += 1
+        prediction = self.viewer.add_labels(
+            np.zeros(spatial, np.uint8), name="prediction", opacity=0.45,
+            colormap=DirectLabelColormap(color_dict=colors),
+            metadata={_ROLE: "prediction", "class_names": dict(self.class_names)}, **common)
+        uncertainty = self.viewer.add_image(
+            np.zeros(spatial, np.float32), name="uncertainty", colormap="magma",
+            contrast_limits=(0.0, 1.0), opacity=0.7, blending="additive", visible=False,
+            metadata={_ROLE: "uncertainty"}, **common)
+        scribbles = self.viewer.add_labels(
+            np.zeros(spatial, np.uint8), name="scribbles",
+            colormap=DirectLabelColormap(color_dict=colors),
+            metadata={_ROLE: "scribbles", "class_names": dict(self.class_names)}, **common)
+        scribbles.brush_size = max(3, int(round(min(spatial[-2:]) / 100)))
+        scribbles.selected_label = 1
+        scribbles.events.paint.connect(self._on_scribbles_changed)
+        scribbles.events.data.connect(self._on_scribbles_changed)
+        scribbles.events.selected_label.connect(self._on_label_selected)
+        image.events.data.connect(self._on_image_data_changed)
+        return _LayerSet(image, scribbles, prediction, uncertainty, key, array)
+
+    def _colormap_dict(self):
+        colors = {None: "transparent", 0: "transparent"}
+        for value in self.class_names:
+            colors[value] = _class_color(value)
+        return colors
+
+    def _apply_class_names(self):
+        from napari.utils.colormaps import DirectLabelColormap
+
+        for lset in self._sets.values():
+            for layer in (lset.scribbles, lset.prediction):
+                layer.colormap = DirectLabelColormap(color_dict=self._colormap_dict())
+                layer.metadata["class_names"] = dict(self.class_names)
+        self._fill_class_list()
+
+    def add_class(self, name=None):
+        """Add a scribble class (the next label value) and select it for painting.
+
+        Parameters
+        ----------
+        name : str, optional
+            Its name (default ``"class N"``).
+
+        Returns
+        -------
+        value : int
+            Its label value.
+        """
+        value = max(self.class_names) + 1
+        self.class_names[value] = name or f"class {value}"
+        self._apply_class_names()
+        if self.scribbles_layer is not None:
+            self.scribbles_layer.selected_label = value
+        self._select_class_row(value)
+        return value
+
+    def rename_class(self, value, name):
+        """Rename class ``value`` (kept with the layers' metadata and the exports)."""
+        self.class_names[int(value)] = str(name)
+        self._apply_class_names()
+
+    def _on_class_renamed(self, item):
+        value = item.data(Qt.UserRole)
+        if item.text() and item.text() != self.class_names.get(value):
+            self.class_names[value] = item.text()
+            self._apply_class_names()
+
+    def _on_class_selected(self, current, previous=None):
+        if current is not None and self.scribbles_layer is not None:
+            self.scribbles_layer.selected_label = current.data(Qt.UserRole)
+            self.scribbles_layer.mode = "paint"
+
+    def _on_label_selected(self, event=None):
+        if self.scribbles_layer is not None:
+            self._select_class_row(self.scribbles_layer.selected_label)
+
+    # -- settings --------------------------------------------------------------
+    @property
+    def feature_preset(self):
+        """Name of the feature preset (see :data:`pixelforest.features.PRESETS`)."""
+        return self._features_combo.currentText()
+
+    @feature_preset.setter
+    def feature_preset(self, name):
+        if name not in PRESETS:
+            raise InvalidParameterError(f"unknown feature preset {name!r}; choose from "
+                                   f"{sorted(PRESETS)}.")
+        self._features_combo.setCurrentText(name)
+
+    @property
+    def live(self):
+        """Retrain after every stroke (the *Live* check box)."""
+        return self._live_check.isChecked()
+
+    @live.setter
+    def live(self, value):
+        self._live_check.setChecked(bool(value))
+
+    def _make_classifier(self):
+        preset = self._features_combo.currentText() if hasattr(self, "_features_combo") \
+            else "default"
+        rgb = self.image_layer is not None and self.image_layer.rgb
+        return PixelClassifier(features=None if preset == "default" else preset,
+                               channel_axis=-1 if rgb else None)
+
+    def _on_settings_changed(self, *args):
+        clf = self._make_classifier()
+        if clf.get_params() != self._trainer.classifier.get_params():
+            self._trainer.classifier = clf
+            if not self.model_is_fitted() and self._loaded is None:
+                self.model = clf
+            if args and self.live and self._has_scribbles():
+                self._request(train=True)
+
+    def _on_live_toggled(self, on):
+        if on and self._has_scribbles():
+            self._request(train=True)
+
+    def model_is_fitted(self):
+        """True once :attr:`model` has been trained or loaded."""
+        return hasattr(self.model, "pipeline_")
+
+    # -- events ----------------------------------------------------------------
+    def _has_scribbles(self):
+        return any(np.any(lset.scribbles.data) for lset in self._sets.values())
+
+    def _on_scribbles_changed(self, event=None):
+        self._gen += 1        # whatever runs is stale now
+        self._loaded = None   # a stroke trains a new model
+        if self.live:
+            self._stroke_timer.start()
+
+    def _on_stroke_timer(self):
+        if self.live:
+            self._request(train=True)
+
+    def _on_image_data_changed(self, event=None):
+        for lset in self._sets.values():
+            if lset.image is getattr(event, "source", None):
+                lset.array = self._image_array(lset.image)
+                self._trainer.forget(lset.key)
+
+    def _on_view_changed(self, event=None):
+        # corner_pixels follow the canvas, which draws after this event
+        QTimer.singleShot(0, self._read_view)
+        self._read_view()
+
+    def _read_view(self):
+        lset = self._current
+        if lset is None:
+            self._visible = None
+            return
+        layer = lset.image
+        spatial = lset.array.shape[:-1] if layer.rgb else lset.array.shape
+        corners = np.asarray(layer.corner_pixels, dtype=int)
+        offset = self.viewer.dims.ndim - len(spatial)
+        displayed = [d - offset for d in self.viewer.dims.displayed if d >= offset]
+        point = np.asarray(layer.world_to_data(self.viewer.dims.point), dtype=float)
+        where = []
+        for ax, n in enumerate(spatial):
+            if ax in displayed:
+                lo, hi = int(corners[0, ax]), int(corners[1, ax]) + 1
+                if hi - lo <= 1:   # never drawn: the whole axis
+                    lo, hi = 0, n
+                where.append(slice(max(0, lo), min(n, hi)))
+            else:
+                z = int(np.clip(np.round(point[ax]), 0, n - 1))
+                where.append(slice(z, z + 1))
+        self._visible = tuple(where)
+
+    def visible_region(self):
+        """The region of :attr:`image_layer` in view (data coordinates), predicted first."""
+        self._read_view()
+        return self._visible
+
+    # -- training and prediction -----------------------------------------------
+    def training_data(self):
+        """The ``(image, scribbles)`` pairs that train the model, in training order.
+
+        Every image layer with scribbles painted, in the order the widget
+        first opened them: ``PixelClassifier(...).fit([i for i, _ in pairs],
+        [s for _, s in pairs])`` is the model the widget trains.
+        """
+        return [(lset.array, lset.scribbles.data) for lset in self._sets.values()
+                if np.any(lset.scribbles.data)]
+
+    def _train_list(self):
+        return [(lset.key, lset.array, np.array(lset.scribbles.data, copy=True))
+                for lset in self._sets.values() if np.any(lset.scribbles.data)]
+
+    def update(self, wait=False):
+        """Train on the scribbles and refresh the prediction and uncertainty layers.
+
+        Parameters
+        ----------
+        wait : bool, optional
+            False (the *Update* button): run in the background and return
+            at once; :attr:`updated` is emitted when done.  True: train and
+            predict in this thread (for scripts and tests), then emit
+            :attr:`updated` and return.
+
+        Returns
+        -------
+        model : PixelClassifier or None
+            With ``wait=True``, the trained model.
+
+        Raises
+        ------
+        PixelforestError
+            With ``wait=True``: no image, or fewer than two classes painted.
+        """
+        if not wait:
+            self._request(train=True)
+            return None
+        if self._current is None:
+            raise InvalidImageError("no image layer to train on; add an image to the viewer.")
+        self._stroke_timer.stop()
+        self._gen += 1        # a background job still running is stale
+        started = time.perf_counter()
+        lset = self._current
+        try:
+            clf = self._trainer.fit(self._train_list())
+        except PixelforestError as exc:
+            self._set_status(str(exc))
+            raise
+        fitted = time.perf_counter()
+        labels, unc = self._trainer.predict(clf, lset.key, lset.array,
+                                            visible=self.visible_region())
+        self._adopt_model(clf, lset)
+        self._write(lset, (slice(None),) * labels.ndim, labels, unc)
+        self._flush_refresh()
+        done = time.perf_counter()
+        self.last_timings = {"fit": fitted - started, "visible": None, "whole": done - started}
+        self._finish(lset)
+        return clf
+
+    def _request(self, *, train):
+        """Queue background work (train and predict, or predict with the current model)."""
+        lset = self._current
+        if lset is None:
+            return
+        self._gen += 1
+        if train and not self._has_scribbles():
+            self._set_status("Paint background (1) and foreground (2).")
+            return
+        clf = self._loaded if self._loaded is not None else self.model
+        if not train and not hasattr(clf, "pipeline_"):
+            return
+        if self._worker is None:
+            self._worker = _Worker(self._run_job)
+            self._worker_box.append(self._worker)
+            self._worker.start()
+        self.last_timings = {}
+        self._read_view()
+        job = _Job(self._gen, self._train_list() if train else None, clf, lset.key,
+                   lset.array, time.perf_counter())
+        self._progress.setValue(0)
+        self._set_status("training..." if train else "predicting...")
+        self._worker.submit(job)
+
+    def _run_job(self, job):
+        """On the worker thread: fit (if asked), then predict the view first, then the rest."""
+        def cancelled():
+            return self._gen != job.gen
+
+        post = self._bridge.message.emit
+        try:
+            if job.train is not None:
+                clf = self._trainer.fit(job.train, cancelled=cancelled)
+                post(("model", job.gen, clf, time.perf_counter() - job.started))
+            else:
+                clf = job.clf
+            n_total = int(np.prod(job.image.shape[:clf.ndim_]))
+            done = [0]
+
+            def emit(where, labels, unc):
+                done[0] += labels.size
+                post(("region", job.gen, job.key, where, labels, unc,
+                      time.perf_counter() - job.started, done[0] / n_total))
+
+            self._trainer.predict(clf, job.key, job.image, visible=lambda: self._visible,
+                                  emit=emit, cancelled=cancelled)
+            post(("done", job.gen, job.key, time.perf_counter() - job.started))
+        except Cancelled:
+            pass
+        except Exception as exc:  # shown in the widget; the loop goes on
+            post(("error", job.gen, exc))
+
+    def _on_message(self, msg):
+        """On the GUI thread: apply a worker's message unless a newer request superseded it."""
+        kind, gen = msg[0], msg[1]
+        if gen != self._gen:
+            return
+        lset = None
+        if kind in ("region", "done"):
+            lset = next((s for s in self._sets.values() if s.key == msg[2]), None)
+        if kind == "model":
+            self._adopt_model(msg[2], self._current)
+            self.last_timings["fit"] = msg[3]
+            self._set_status(f"trained in {msg[3]:.2f} s; predicting...")
+        elif kind == "region":
+            _, _, _, where, labels, unc, elapsed, fraction = msg
+            if lset is None:
+                return
+            if "visible" not in self.last_timings:
+                self.last_timings["visible"] = elapsed
+            self._write(lset, where, labels, unc)
+            self._progress.setValue(int(round(100 * fraction)))
+        elif kind == "done":
+            if lset is None:
+                return
+            self._flush_refresh()
+            self.last_timings["whole"] = msg[3]
+            self._finish(lset)
+        elif kind == "error":
+            self.last_error = msg[2]
+            self._progress.setValue(0)
+            self._set_status(f"{type(msg[2]).__name__}: {msg[2]}")
+
+    def _adopt_model(self, clf, lset):
+        self.model = clf
+        self._show_importances()
+
+    def _write(self, lset, where, labels, unc):
+        lset.prediction.data[where] = labels
+        lset.uncertainty.data[where] = unc
+        self._refresh_pending.add(lset.key)
+        self._refresh_timer.start()
+
+    def _flush_refresh(self):
+        self._refresh_timer.stop()
+        for lset in self._sets.values():
+            if lset.key in self._refresh_pending:
+                lset.prediction.refresh()
+                lset.uncertainty.refresh()
+        self._refresh_pending.clear()
+
+    def _finish(self, lset):
+        self._progress.setValue(100)
+        t = self.last_timings
+        parts = []
+        if t.get("visible") is not None:
+            parts.append(f"view {t['visible']:.2f} s")
+        if t.get("whole") is not None:
+            parts.append(f"whole image {t['whole']:.2f} s")
+        fit = self._trainer.last_fit
+        trained = (f"{fit['labelled']} labelled pixels on {fit['images']} image(s)"
+                   if fit and self._loaded is None else "model loaded from file")
+        self._set_status(f"{trained}; {', '.join(parts)}")
+        self._show_scores()
+        self.updated.emit()
+
+    # -- measured quality ------------------------------------------------------
+    def _show_importances(self):
+        try:
+            imp = self.model.feature_importances_by_name()
+        except AttributeError:
+            self._importances.setText("")
+            return
+        top = list(imp.items())[:5]
+        self._importances.setText("Top features: " + ", ".join(
+            f"{name.replace('[ch0]', '')} {value:.2f}" for name, value in top))
+
+    def reference_layer(self):
+        """The Labels layer chosen as reference, or None."""
+        name = self._reference_combo.currentText()
+        if name and name != "(none)" and name in self.viewer.layers:
+            return self.viewer.layers[name]
+        return None
+
+    def set_reference_layer(self, layer):
+        """Compare the prediction with ``layer`` (a Labels layer; None to stop)."""
+        self._refresh_layer_choices()
+        self._reference_combo.setCurrentText("(none)" if layer is None else layer.name)
+        self._show_scores()
+
+    def scores(self):
+        """Foreground IoU and Dice of the prediction against the reference layer.
+
+        Foreground is every class but 1 (background) in the prediction and
+        every non-zero label of the reference.
+
+        Returns
+        -------
+        scores : dict or None
+            ``{"iou": ..., "dice": ...}``; None without a reference or a
+            prediction.
+        """
+        from pixelforest.evaluate.metrics import dice, iou
+
+        ref = self.reference_layer()
+        if ref is None or self.prediction_layer is None or not self.model_is_fitted():
+            return None
+        pred = np.asarray(self.prediction_layer.data)
+        ref = np.asarray(ref.data)
+        if ref.shape != pred.shape:
+            return None
+        fg, ref_fg = (pred > 1), (ref > 0)
+        return {"iou": float(iou(fg, ref_fg)), "dice": float(dice(fg, ref_fg))}
+
+    def _show_scores(self):
+        scores = self.scores()
+        self._scores.setText("" if scores is None else
+                             f"vs {self.reference_layer().name}: IoU {scores['iou']:.3f}, "
+                             f"Dice {scores['dice']:.3f}")
+
+    # -- files -----------------------------------------------------------------
+    def save_model(self, path):
+        """Save :attr:`model` as a ``.skops`` file (see :func:`pixelforest.save_model`)."""
+        from pixelforest.io.model_file import save_model
+
+        if not self.model_is_fitted():
+            raise NotFittedError("no trained model yet; paint two classes first.")
+        save_model(self.model, path)
+        self._set_status(f"model saved to {path}")
+
+    def load_model(self, path):
+        """Load a ``.skops`` model and predict the image with it (until the next stroke)."""
+        from pixelforest.io.model_file import load_model
+
+        clf = load_model(path)
+        self._loaded = clf
+        self.model = clf
+        self._trainer.last_fit = {}
+        self._show_importances()
+        self._request(train=False)
+        return clf
+
+    def export_prediction(self, path):
+        """Write the prediction layer to a TIFF file (atomically; see :func:`pixelforest.imwrite`)."""
+        from pixelforest.io.images import imwrite
+
+        if self.prediction_layer is None or not self.model_is_fitted():
+            raise NotFittedError("no prediction yet; paint two classes first.")
+        imwrite(path, np.asarray(self.prediction_layer.data))
+        self._set_status(f"prediction written to {path}")
+
+    def _ask(self, dialog, caption, filt):
+        path, _ = dialog(self, caption, "", filt)
+        return path or None
+
+    def _ask_save_model(self):
+        path = self._ask(QFileDialog.getSaveFileName, "Save model", "Model (*.skops)")
+        if path:
+            self._guard(self.save_model, path if path.endswith(".skops") else path + ".skops")
+
+    def _ask_load_model(self):
+        path = self._ask(QFileDialog.getOpenFileName, "Load model", "Model (*.skops)")
+        if path:
+            self._guard(self.load_model, path)
+
+    def _ask_export(self):
+        path = self._ask(QFileDialog.getSaveFileName, "Export prediction", "TIFF (*.tif)")
+        if path:
+            self._guard(self.export_prediction,
+                        path if path.endswith((".tif", ".tiff")) else path + ".tif")
+
+    def _guard(self, func, *args):
+        try:
+            func(*args)
+        except (PixelforestError, OSError, ValueError) as exc:
+            self._set_status(f"{type(exc).__name__}: {exc}")
+
+    # -- shutting down -----------------------------------------------------------
+    def close_worker(self):
+        """Stop the background thread (done when the widget is destroyed)."""
+        self._gen += 1
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker.join()
+            self._worker_box.clear()
+            self._worker = None
+
+    def closeEvent(self, event):  # noqa: N802 (Qt's name)
+        self.close_worker()
+        super().closeEvent(event)
+
+
+def _camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def _stopper(box):
+    """A callback that stops the worker in ``box`` without keeping the widget alive."""
+    def stop(*_):
+        for worker in box:
+            worker.stop()
+
+    return stop

@@ -1,0 +1,446 @@
+"""Interactive training without Qt: retrain from growing scribbles, predict what is in view first.
+
+:class:`LiveTrainer` is the engine behind the napari widget (and
+``benchmarks/bench_live.py``); it imports neither napari nor Qt.  It fits
+exactly the model :meth:`PixelClassifier.fit
+<pixelforest.classify.classifier.PixelClassifier.fit>` fits from the same
+images and scribbles, but keeps, per image, what does not change between
+two strokes:
+
+* the image checked and channel-last, its whole-image normalization
+  statistics and its normalized float32 copy (computed once per image);
+* the feature rows of every pixel ever labelled (so a new stroke costs the
+  features of its own pixels only; an erased pixel's row stays cached but
+  is no longer used, its features do not depend on its label);
+* the feature rows of the seeded pixel sample that places the forest's
+  splits (``split_placement="valley"``), computed once per image and number
+  of labelled images.
+
+A change of feature spec, normalization or channel axis, or a new image
+array for the same key, drops that image's cache.  In-place edits of an
+image array are not detected: pass a new array (or call
+:meth:`LiveTrainer.forget`).
+
+:func:`plan_regions` orders a prediction: the region in view first, then
+the rest of the image in blocks; :func:`uncertainty` is one minus the
+margin between the two most probable classes.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from sklearn.base import clone
+
+from pixelforest._shared.threads import resolve_n_threads
+from pixelforest.classify.classifier import PixelClassifier, _check_labels, _fit_estimator
+from pixelforest.classify.pipeline import PredictionPipeline
+from pixelforest.errors import ChannelMismatchError, InvalidImageError, InvalidLabelsError
+from pixelforest.features.compute import check_fits_halo, features_at
+from pixelforest.forest.split_placement import SPLIT_SAMPLE, is_forest, place_splits
+
+__all__ = ["Cancelled", "LiveTrainer", "plan_regions", "uncertainty"]
+
+
+class Cancelled(Exception):
+    """Raised inside :class:`LiveTrainer` work when its ``cancelled()`` callback says so."""
+
+
+def uncertainty(proba):
+    """One minus the margin between the two most probable classes.
+
+    Parameters
+    ----------
+    proba : ndarray, shape ``(..., n_classes)``
+        Class probabilities (``n_classes >= 2``).
+
+    Returns
+    -------
+    u : ndarray of float32, shape ``proba.shape[:-1]``
+        0 where one class has all the votes, 1 where the top two tie.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> uncertainty(np.array([[1.0, 0.0], [0.5, 0.5], [0.6, 0.1]], np.float32))
+    array([0. , 1. , 0.5], dtype=float32)
+    """
+    proba = np.asarray(proba, dtype=np.float32)
+    if proba.shape[-1] == 2:
+        return (1 - np.abs(proba[..., 0] - proba[..., 1])).astype(np.float32)
+    top2 = np.partition(proba, -2, axis=-1)[..., -2:]
+    return (1 - (top2[..., 1] - top2[..., 0])).astype(np.float32)
+
+
+def _remainder(box, region):
+    """Boxes (tuples of (lo, hi)) covering ``box`` minus ``region`` (both boxes), disjoint."""
+    out = []
+    box = list(box)
+    for ax, ((blo, bhi), (rlo, rhi)) in enumerate(zip(list(box), region)):
+        rlo, rhi = max(blo, rlo), min(bhi, rhi)
+        if rlo >= rhi:  # no overlap: the whole box remains
+            return out + [tuple(box)]
+        if blo < rlo:
+            out.append(tuple(box[:ax] + [(blo, rlo)] + box[ax + 1:]))
+        if rhi < bhi:
+            out.append(tuple(box[:ax] + [(rhi, bhi)] + box[ax + 1:]))
+        box[ax] = (rlo, rhi)
+    return out
+
+
+def _tile(box, block):
+    """Split a box into blocks of at most ``block`` pixels per axis."""
+    ranges = [[(lo, min(lo + block, hi)) for lo in range(lo0, hi, block)] for lo0, hi in box]
+    grid = np.meshgrid(*[np.arange(len(r)) for r in ranges], indexing="ij")
+    return [tuple(ranges[ax][k[ax]] for ax in range(len(box)))
+            for k in zip(*[g.ravel() for g in grid])]
+
+
+def plan_regions(spatial_shape, visible=None, *, block=512):
+    """The order in which to predict an image: the visible region, then the rest in blocks.
+
+    Parameters
+    ----------
+    spatial_shape : tuple of int
+        The image's spatial shape.
+    visible : tuple of slice, optional
+        The region in view (clipped to the image); None or an empty region
+        means no region is in view.
+    block : int, optional
+        Largest side of the other regions.
+
+    Returns
+    -------
+    regions : list of tuple of slice
+        Disjoint regions covering the image exactly once; the visible one
+        first (when given), the others sorted by distance to it.
+
+    Examples
+    --------
+    >>> regions = plan_regions((100, 100), (slice(10, 50), slice(20, 60)), block=64)
+    >>> regions[0]
+    (slice(10, 50, None), slice(20, 60, None))
+    >>> sum((r[0].stop - r[0].start) * (r[1].stop - r[1].start) for r in regions)
+    10000
+    """
+    whole = tuple((0, int(n)) for n in spatial_shape)
+    first = []
+    if visible is not None:
+        vis = tuple((max(0, s.start or 0), min(n, n if s.stop is None else s.stop))
+                    for s, (_, n) in zip(visible, whole))
+        if all(lo < hi for lo, hi in vis):
+            first = [vis]
+            rest = _remainder(whole, vis)
+        else:
+            rest = [whole]
+    else:
+        rest = [whole]
+    blocks = [b for box in rest for b in _tile(box, block)]
+    if first:
+        center = np.array([(lo + hi) / 2 for lo, hi in first[0]])
+        blocks.sort(key=lambda b: float(np.sum((np.array([(lo + hi) / 2 for lo, hi in b])
+                                                - center) ** 2)))
+    return [tuple(slice(lo, hi) for lo, hi in box) for box in first + blocks]
+
+
+class _ImageCache:
+    """What one image keeps between fits (see :class:`LiveTrainer`)."""
+
+    def __init__(self, image, image_cl, n_channels, prep):
+        self.image = image            # the array given (identity marks a new image)
+        self.image_cl = image_cl
+        self.n_channels = n_channels
+        self.stats = prep.statistics(image_cl)
+        self.norm = prep.normalized(image_cl, self.stats)
+        self.index = np.empty(0, dtype=np.intp)    # sorted flat indices with cached rows
+        self.rows = np.empty((0, prep.n_features), dtype=np.float32)
+        self.sample = {}          # (seed, position, per_image) -> (pick, rows)
+
+    def rows_for(self, index, spec, n_threads):
+        """Feature rows of the sorted flat ``index``, computing only the uncached ones."""
+        new = np.setdiff1d(index, self.index, assume_unique=True)
+        if new.size:
+            new_rows = features_at(self.norm, spec, new, n_threads=n_threads)
+            merged = np.union1d(self.index, new)
+            rows = np.empty((merged.size, self.rows.shape[1]), dtype=np.float32)
+            rows[np.searchsorted(merged, self.index)] = self.rows
+            rows[np.searchsorted(merged, new)] = new_rows
+            self.index, self.rows = merged, rows
+        return self.rows[np.searchsorted(self.index, index)], int(new.size)
+
+
+class LiveTrainer:
+    """Refit a :class:`PixelClassifier` after every stroke, featurizing only new pixels.
+
+    Parameters
+    ----------
+    classifier : PixelClassifier, optional
+        Unfitted classifier whose parameters are used (it is cloned for
+        every fit); default ``PixelClassifier()``, the library's defaults.
+
+    Attributes
+    ----------
+    last_fit : dict
+        What the last :meth:`fit` did: ``labelled`` pixels, ``featurized``
+        pixels (new rows computed), ``images`` trained on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pixelforest import PixelClassifier
+    >>> from pixelforest.features import FeatureSpec
+    >>> image = np.zeros((64, 64), np.float32); image[20:44, 20:44] = 1
+    >>> scribbles = np.zeros(image.shape, np.uint8)
+    >>> scribbles[2, 2:60], scribbles[32, 26:38] = 1, 2
+    >>> trainer = LiveTrainer(PixelClassifier(FeatureSpec(sigmas=(1, 2))))
+    >>> clf = trainer.fit([("a", image, scribbles)])
+    >>> scribbles[60, 2:60] = 1                      # a new stroke
+    >>> clf = trainer.fit([("a", image, scribbles)])
+    >>> trainer.last_fit["featurized"], trainer.last_fit["labelled"]
+    (58, 128)
+    >>> ref = PixelClassifier(FeatureSpec(sigmas=(1, 2))).fit(image, scribbles)
+    >>> bool((clf.predict(image) == ref.predict(image)).all())
+    True
+    """
+
+    def __init__(self, classifier=None):
+        self.classifier = PixelClassifier() if classifier is None else classifier
+        self._caches = {}
+        self._key = None
+        self._lock = threading.RLock()
+        self.last_fit = {}
+
+    # -- caches ------------------------------------------------------------
+    def _settings(self):
+        clf = self.classifier
+        return (repr(clf._resolve_spec()), clf.normalize, clf.channel_axis)
+
+    def forget(self, key=None):
+        """Drop the cache of one image (``key``) or of all of them (None)."""
+        with self._lock:
+            if key is None:
+                self._caches.clear()
+            else:
+                self._caches.pop(key, None)
+
+    def cache(self, key, image):
+        """The cache of ``image`` under ``key``, made (and its image checked) if new.
+
+        Raises
+        ------
+        InvalidImageError, ChannelMismatchError
+            The image is not a valid image for the classifier's settings.
+        """
+        with self._lock:
+            settings = self._settings()
+            if settings != self._key:
+                self._caches.clear()
+                self._key = settings
+            entry = self._caches.get(key)
+            if entry is not None and entry.image is image:
+                return entry
+            clf = self.classifier
+            image_cl, n_channels = clf._check_training_image(image, name=f"image {key!r}")
+            spec = clf._resolve_spec()
+            prep = PredictionPipeline(spec=spec, normalize=clf.normalize, estimator=None,
+                                      classes=[0, 1], n_channels=n_channels,
+                                      ndim=image_cl.ndim - 1, channel_axis=clf.channel_axis)
+            check_fits_halo(image_cl.shape[:-1], prep.halo, name=f"image {key!r}")
+            entry = _ImageCache(image, image_cl, n_channels, prep)
+            self._caches[key] = entry
+            return entry
+
+    def statistics(self, key, image):
+        """Whole-image normalization statistics of ``image`` (computed once)."""
+        return self.cache(key, image).stats
+
+    # -- training ----------------------------------------------------------
+    def fit(self, data, *, cancelled=None):
+        """Fit a new classifier on scribbles painted on one or several images.
+
+        Equal to ``clone(classifier).fit(images, labels)`` (same features,
+        same forest, same split placement, same predictions, bit for bit)
+        for the images in ``data`` that hold a labelled pixel, in order.
+
+        Parameters
+        ----------
+        data : sequence of (key, image, labels)
+            ``key`` names the image's cache (any hashable), ``image`` the
+            image (with the classifier's ``channel_axis``), ``labels`` its
+            scribbles (0 = unlabelled).
+        cancelled : callable, optional
+            Called between steps; when it returns True, :class:`Cancelled`
+            is raised and nothing is fitted.
+
+        Returns
+        -------
+        clf : PixelClassifier
+            A fitted clone of :attr:`classifier`.
+
+        Raises
+        ------
+        InvalidLabelsError
+            Fewer than two classes labelled in all.
+        Cancelled
+            ``cancelled()`` returned True.
+        """
+        def check():
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+
+        with self._lock:
+            clf = clone(self.classifier)
+            clf._check_params()
+            spec = clf._resolve_spec()
+            n_threads = resolve_n_threads(clf.n_jobs)
+            estimator, seed = clf._make_estimator()
+            checked = []
+            n_channels = ndim = None
+            for key, image, lab in data:
+                entry = self.cache(key, image)
+                spatial = entry.image_cl.shape[:-1]
+                if n_channels is None:
+                    n_channels, ndim = entry.n_channels, len(spatial)
+                elif entry.n_channels != n_channels:
+                    raise ChannelMismatchError(
+                        f"image {key!r} has {entry.n_channels} channel(s) but the first image "
+                        f"has {n_channels}; train on images with the same channels.")
+                elif len(spatial) != ndim:
+                    raise InvalidImageError(
+                        f"image {key!r} has {len(spatial)} spatial axes but the first image "
+                        f"has {ndim}; train on all-2D or all-3D images.")
+                lab = _check_labels(lab, spatial, index=None)
+                labelled = np.flatnonzero(lab)
+                if labelled.size:
+                    checked.append((entry, lab, labelled))
+            if not checked:
+                raise InvalidLabelsError(
+                    "the scribbles hold no labelled pixels; paint at least two classes, "
+                    "e.g. 1 = background and 2 = foreground.")
+            classes = np.unique(np.concatenate([np.unique(lab.ravel()[idx])
+                                                for _, lab, idx in checked]))
+            if classes.size < 2:
+                raise InvalidLabelsError(
+                    f"the scribbles hold a single class ({classes[0]}); paint at least two "
+                    "classes, e.g. 1 = background and 2 = foreground.")
+            total = sum(idx.size for _, _, idx in checked)
+            X = np.empty((total, spec.n_features(n_channels, ndim)), dtype=np.float32)
+            y = np.empty(total, dtype=np.result_type(*[lab.dtype for _, lab, _ in checked]))
+            move_splits = clf.split_placement == "valley" and is_forest(estimator)
+            per_image = -(-SPLIT_SAMPLE // len(checked))
+            unlabelled, pos, featurized = [], 0, 0
+            for i, (entry, lab, labelled) in enumerate(checked):
+                check()
+                rows, n_new = entry.rows_for(labelled, spec, n_threads)
+                featurized += n_new
+                X[pos:pos + labelled.size] = rows
+                y[pos:pos + labelled.size] = lab.ravel()[labelled]
+                pos += labelled.size
+                if move_splits:
+                    # the seeded sample of PixelClassifier.fit (image i of the
+                    # labelled ones), computed once per image and count
+                    sample = entry.sample.get((seed, i, per_image))
+                    if sample is None:
+                        rng = np.random.default_rng([seed, i])
+                        size = lab.size
+                        pick = np.sort(rng.choice(size, min(per_image, size), replace=False))
+                        sample = entry.sample[(seed, i, per_image)] = (
+                            pick, features_at(entry.norm, spec, pick, n_threads=n_threads))
+                        featurized += pick.size
+                    unlabelled.append(sample[1])
+            check()
+            _fit_estimator(estimator, X, y, n_threads)
+            if move_splits:
+                place_splits(estimator, X, np.concatenate(unlabelled))
+            clf._set_fitted(spec, estimator, classes, n_channels, ndim)
+            self.last_fit = {"labelled": int(total), "featurized": int(featurized),
+                             "images": len(checked)}
+            return clf
+
+    # -- prediction --------------------------------------------------------
+    def predict_region(self, clf, key, image, where, *, n_threads=None):
+        """Labels and uncertainty of one region of an image, exact.
+
+        Parameters
+        ----------
+        clf : PixelClassifier
+            A fitted classifier (from :meth:`fit` or a model file).
+        key, image
+            The image and its cache key (statistics of the whole image are
+            computed once and reused).
+        where : tuple of slice
+            The region.
+        n_threads : int or None, optional
+            Thread budget (default: the classifier's ``n_jobs``).
+
+        Returns
+        -------
+        labels : ndarray
+            ``clf.predict(image)[where]``, bit for bit.
+        uncertainty : ndarray of float32
+            :func:`uncertainty` of ``clf.predict_proba(image)[where]``.
+        """
+        entry = self.cache(key, image)
+        pipe = clf.pipeline_
+        if n_threads is None:
+            n_threads = clf.n_jobs
+        proba = pipe.predict_region(entry.image_cl, where, entry.stats, probabilities=True,
+                                    n_threads=n_threads)
+        return pipe.labels_of(proba), uncertainty(proba)
+
+    def predict(self, clf, key, image, *, visible=None, emit=None, cancelled=None,
+                n_threads=None, block=512):
+        """Predict a whole image region by region, the visible one first.
+
+        Parameters
+        ----------
+        clf, key, image
+            See :meth:`predict_region`.
+        visible : tuple of slice or callable, optional
+            The region in view, or a function returning it (read again
+            before each block, so a camera move re-orders the rest).
+        emit : callable, optional
+            ``emit(where, labels, uncertainty)`` after each region.
+        cancelled : callable, optional
+            Checked before each region; raises :class:`Cancelled`.
+        n_threads : int or None, optional
+            Thread budget.
+        block : int, optional
+            Side of the regions after the visible one.
+
+        Returns
+        -------
+        labels, uncertainty : ndarray
+            Of the whole image.
+        """
+        entry = self.cache(key, image)
+        spatial = entry.image_cl.shape[:-1]
+        view = visible() if callable(visible) else visible
+        pending = plan_regions(spatial, view, block=block)
+        labels = np.empty(spatial, dtype=clf.classes_.dtype)
+        unc = np.empty(spatial, dtype=np.float32)
+        first = True
+        while pending:
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            if not first and callable(visible):
+                pending = _nearest_first(pending, visible())
+            where = pending.pop(0)
+            first = False
+            lab, u = self.predict_region(clf, key, image, where, n_threads=n_threads)
+            labels[where], unc[where] = lab, u
+            if emit is not None:
+                emit(where, lab, u)
+        return labels, unc
+
+
+def _nearest_first(regions, view):
+    """``regions`` with the one nearest to the centre of ``view`` first."""
+    if view is None or len(regions) < 2:
+        return regions
+    center = np.array([((s.start or 0) + (s.stop or 0)) / 2 for s in view])
+    dist = [float(np.sum((np.array([(r.start + r.stop) / 2 for r in reg]) - center) ** 2))
+            for reg in regions]
+    k = int(np.argmin(dist))
+    return [regions[k]] + regions[:k] + regions[k + 1:]
