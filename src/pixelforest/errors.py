@@ -25,6 +25,7 @@ __all__ = [
     "NotFittedError",
     "ExerciseCheckError",
     "ConstantImageWarning",
+    "ModelVersionWarning",
 ]
 
 
@@ -97,3 +98,7 @@ class ExerciseCheckError(PixelforestError, AssertionError):
 
 class ConstantImageWarning(UserWarning):
     """An image has a single value, so normalization cannot stretch it."""
+
+
+class ModelVersionWarning(UserWarning):
+    """A model file was written by a newer pixelforest or scikit-learn than the one installed."""

@@ -20,10 +20,22 @@ def add_parser(subparsers):
 
 def run(args):
     import json
+    import sys
+    import warnings
 
+    from pixelforest.errors import ModelVersionWarning
     from pixelforest.io.model_file import model_info
 
-    info = model_info(args.model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ModelVersionWarning)
+        try:
+            info = model_info(args.model)
+        finally:  # a newer version may be why loading failed: say so either way
+            for w in caught:
+                if issubclass(w.category, ModelVersionWarning):
+                    print(f"pixelforest: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -7,6 +7,17 @@ every type the file holds must be on an explicit list of trusted types
 (:data:`TRUSTED_TYPES`, plus the scikit-learn and NumPy types that skops
 trusts by default).
 
+Trusted types are not enough: a crafted file can hold trusted trees whose
+arrays point outside themselves, and compiled code indexes them without
+bounds checks.  So, before skops reads anything, the archive's declared
+sizes are checked against limits (:data:`MAX_BYTES`,
+:data:`MAX_SCHEMA_BYTES`, :data:`MAX_RATIO`, and each ``.npy`` member's
+header against its size), which refuses a zip bomb without expanding it;
+and after loading, every tree of the estimator is proven well formed
+(:func:`pixelforest.forest.validation.check_forest`) before anything uses
+it.  A file written by a newer pixelforest or scikit-learn than the one
+installed warns (:class:`~pixelforest.errors.ModelVersionWarning`).
+
 Besides the fitted estimator, the file records what is needed to use and
 judge the model: the feature spec, normalization, channel axis, classes,
 number of channels, the versions of pixelforest, scikit-learn, skops and
@@ -17,6 +28,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
+import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -27,11 +41,12 @@ from pixelforest.errors import (
     IncompatibleModelError,
     InvalidParameterError,
     ModelFileError,
+    ModelVersionWarning,
     UntrustedModelError,
 )
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "TRUSTED_TYPES", "load_model", "model_info",
-           "save_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_BYTES", "MAX_RATIO", "MAX_SCHEMA_BYTES",
+           "TRUSTED_TYPES", "load_model", "model_info", "save_model"]
 
 #: Value of the ``format`` entry of every pixelforest model file.
 FORMAT = "pixelforest-model"
@@ -50,6 +65,23 @@ TRUSTED_TYPES = (
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
 )
+
+#: Default limit of the total uncompressed size of a model file's members
+#: (``max_bytes`` of :func:`load_model`): loading needs about this much memory.
+MAX_BYTES = 2 * 1024**3
+
+#: Limit of the uncompressed size of a model file's ``schema.json``.
+MAX_SCHEMA_BYTES = 64 * 1024**2
+
+#: Largest compression ratio accepted for a member that expands to more than
+#: :data:`RATIO_MIN_BYTES`; real model arrays are far less compressible.
+MAX_RATIO = 500
+
+#: Members smaller than this (uncompressed) are not held to :data:`MAX_RATIO`.
+RATIO_MIN_BYTES = 16 * 1024**2
+
+#: Packages whose newer (major.minor) version in a file warns.
+_VERSION_CHECKED = ("pixelforest", "scikit-learn")
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -121,8 +153,8 @@ def save_model(clf, path):
             "channel_axis": clf.channel_axis,
             "normalize": clf.normalize,
             "random_state": None if random_state is None else int(random_state),
-            "split_placement": clf.split_placement,
-            "n_jobs": clf.n_jobs,
+            "split_placement": getattr(clf, "split_placement", "valley"),
+            "n_jobs": getattr(clf, "n_jobs", None),
         },
         "fitted": {
             "classes": np.asarray(clf.classes_),
@@ -148,7 +180,87 @@ def _json_value(node):
     return None
 
 
-def _read_header(path):
+def _refuse_archive(path, problem):
+    raise ModelFileError(
+        f"{path} is refused: {problem}; the file is damaged or was crafted (a zip bomb?): "
+        "do not use it, retrain or ask for a fresh copy."
+    )
+
+
+def _check_npy_header(zf, info, path):
+    """Check that an ``.npy`` member's declared shape and dtype fill exactly its size."""
+    fmt = np.lib.format
+    with zf.open(info) as fh:
+        try:
+            version = fmt.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = fmt.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = fmt.read_array_header_2_0(fh)
+            else:  # (3, 0): utf-8 field names, no public reader
+                shape, _, dtype = fmt._read_array_header(fh, version)
+        except (ValueError, TypeError, SyntaxError, OSError, EOFError, AttributeError) as exc:
+            _refuse_archive(path, f"member {info.filename} has no valid .npy header ({exc})")
+        header = fh.tell()
+    if dtype.hasobject:
+        _refuse_archive(path, f"member {info.filename} holds Python objects")
+    expected = header + math.prod(int(d) for d in shape) * dtype.itemsize
+    if expected != info.file_size:
+        _refuse_archive(path, f"member {info.filename} declares an array of shape "
+                              f"{tuple(shape)} and dtype {dtype} ({expected} bytes with its "
+                              f"header) but holds {info.file_size} bytes")
+
+
+def _check_archive(zf, path, max_bytes):
+    """Refuse a zip whose members would expand beyond the limits, before reading them.
+
+    Only the central directory and the headers of the ``.npy`` members are
+    read.  ``zipfile`` never returns more than a member's declared size, so
+    the declared sizes bound what loading reads.
+    """
+    members = zf.infolist()
+    total = sum(info.file_size for info in members)
+    if total > max_bytes:
+        _refuse_archive(path, f"its members expand to {total} bytes, more than the limit of "
+                              f"{max_bytes} (pass load_model(..., max_bytes=...) to raise it "
+                              "for a model you trust)")
+    for info in members:
+        if info.filename == "schema.json" and info.file_size > MAX_SCHEMA_BYTES:
+            _refuse_archive(path, f"its schema.json expands to {info.file_size} bytes, more "
+                                  f"than the limit of {MAX_SCHEMA_BYTES}")
+        if (info.file_size > RATIO_MIN_BYTES
+                and info.file_size > MAX_RATIO * max(info.compress_size, 1)):
+            _refuse_archive(path, f"member {info.filename} expands {info.compress_size} bytes "
+                                  f"to {info.file_size} (more than {MAX_RATIO}x)")
+    for info in members:
+        if info.filename.endswith(".npy"):
+            _check_npy_header(zf, info, path)
+
+
+def _major_minor(version):
+    match = re.match(r"\s*(\d+)\.(\d+)", str(version))
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _warn_if_newer(path, content):
+    """Warn if the file's pixelforest or scikit-learn is newer (major.minor) than ours."""
+    node = content.get("versions")
+    entries = node.get("content") if isinstance(node, dict) else None
+    if not isinstance(entries, dict):
+        return
+    installed = _versions()
+    for package in _VERSION_CHECKED:
+        written = _json_value(entries.get(package))
+        ours, theirs = _major_minor(installed[package]), _major_minor(written)
+        if ours is not None and theirs is not None and theirs > ours:
+            warnings.warn(ModelVersionWarning(
+                f"{path} was written by {package} {written}, newer than the installed "
+                f"{installed[package]}; it may fail to load or predict differently: upgrade "
+                f"with pip install -U {package}."
+            ), stacklevel=5)
+
+
+def _read_header(path, max_bytes=MAX_BYTES):
     """Check that ``path`` is a pixelforest skops file; return its schema's top entries."""
     path = Path(path)
     if not path.exists():
@@ -181,6 +293,7 @@ def _read_header(path):
                     f"{path} is a zip archive but not a skops file (no schema.json); give a "
                     "file written by pixelforest.save_model."
                 )
+            _check_archive(zf, path, max_bytes)
             schema = json.loads(zf.read("schema.json"))
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
         if isinstance(exc, ModelFileError):
@@ -207,13 +320,14 @@ def _read_header(path):
             f"({_versions()['pixelforest']}) understands (format {FORMAT_VERSION}); upgrade "
             "pixelforest (pip install -U pixelforest) to load it."
         )
+    _warn_if_newer(path, content)
     return content
 
 
-def _load_payload(path, trusted):
+def _load_payload(path, trusted, max_bytes):
     import skops.io as sio
 
-    _read_header(path)
+    _read_header(path, max_bytes)
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # skops raises various errors on damaged schemas
@@ -242,7 +356,7 @@ def _load_payload(path, trusted):
     return payload
 
 
-def load_model(path, *, trusted=None):
+def load_model(path, *, trusted=None, max_bytes=MAX_BYTES):
     """Load a :class:`PixelClassifier` saved by :func:`save_model`, safely.
 
     Parameters
@@ -252,6 +366,10 @@ def load_model(path, *, trusted=None):
     trusted : sequence of str, optional
         Extra type names (``module.Class``) to trust, for a model holding a
         custom estimator.  Only name types you trust: loading creates them.
+    max_bytes : int, optional
+        Largest total uncompressed size of the file's members (default
+        :data:`MAX_BYTES`); a larger file is refused before anything is
+        expanded.  Raise it only for a big model you trust.
 
     Returns
     -------
@@ -263,18 +381,34 @@ def load_model(path, *, trusted=None):
     Raises
     ------
     ModelFileError
-        Missing, empty, truncated, corrupt or foreign file.
+        Missing, empty, truncated, corrupt or foreign file; a file that
+        would expand beyond the size limits; a tree whose arrays are
+        inconsistent (indices out of range, a cycle, features or classes
+        that do not match the model): nothing uses them.
     UntrustedModelError
         A pickle, or a file holding types that are not trusted (nothing is
         executed).
     IncompatibleModelError
         A file written in a newer model format than this pixelforest reads.
+
+    Warns
+    -----
+    ModelVersionWarning
+        The file was written by a newer pixelforest or scikit-learn
+        (major.minor) than the one installed.
     """
     from pixelforest.classify.classifier import PixelClassifier
     from pixelforest.classify.pipeline import PredictionPipeline
     from pixelforest.features import FeatureSpec
+    from pixelforest.forest.validation import check_forest
 
-    payload = _load_payload(path, trusted)
+    if (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer))
+            or max_bytes <= 0):
+        raise InvalidParameterError(
+            f"max_bytes must be a positive number of bytes, got {max_bytes!r}; leave it at "
+            f"the default ({MAX_BYTES})."
+        )
+    payload = _load_payload(path, trusted, int(max_bytes))
     try:
         params, fitted = payload["params"], payload["fitted"]
         spec = FeatureSpec.from_dict(params["features"])
@@ -282,17 +416,22 @@ def load_model(path, *, trusted=None):
             spec=spec, normalize=params["normalize"], estimator=payload["estimator"],
             classes=np.asarray(fitted["classes"]), n_channels=int(fitted["n_channels"]),
             ndim=int(fitted["ndim"]), channel_axis=params["channel_axis"])
-        extra = {k: params[k] for k in ("split_placement", "n_jobs") if k in params}
-        clf = PixelClassifier.from_pipeline(pipeline, random_state=params["random_state"],
-                                            **extra)
-        if (list(fitted["feature_names"]) != clf.feature_names_
-                or tuple(int(h) for h in fitted["halo"]) != clf.halo_
-                or int(fitted["n_features_in"]) != clf.n_features_in_):
+        if (list(fitted["feature_names"]) != list(pipeline.feature_names)
+                or tuple(int(h) for h in fitted["halo"]) != pipeline.halo
+                or int(fitted["n_features_in"]) != pipeline.n_features):
             raise ModelFileError(
                 f"{path} is inconsistent (its feature names or halo do not match its "
                 "feature spec); save the model again."
             )
+        # before anything (even a clone) touches the trees
+        check_forest(pipeline.estimator, pipeline.n_features, pipeline.classes,
+                     source=str(path))
+        extra = {k: params[k] for k in ("split_placement", "n_jobs") if k in params}
+        clf = PixelClassifier.from_pipeline(pipeline, random_state=params["random_state"],
+                                            **extra)
         clf.model_info_ = {k: payload[k] for k in ("format_version", "versions", "created")}
+    except ModelFileError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
             f"{path} is a pixelforest model with missing or invalid entries ({exc}); save "
@@ -306,7 +445,7 @@ def load_model(path, *, trusted=None):
     return clf
 
 
-def model_info(path, *, trusted=None):
+def model_info(path, *, trusted=None, max_bytes=MAX_BYTES):
     """Describe a model file: spec, classes, channels, versions, top features.
 
     Parameters
@@ -314,6 +453,8 @@ def model_info(path, *, trusted=None):
     path : str or Path
         The ``.skops`` file.
     trusted : sequence of str, optional
+        As in :func:`load_model`.
+    max_bytes : int, optional
         As in :func:`load_model`.
 
     Returns
@@ -325,7 +466,7 @@ def model_info(path, *, trusted=None):
         (its class and parameters) and ``top_features`` (up to 10
         ``(name, importance)`` pairs, empty if the estimator has none).
     """
-    clf = load_model(path, trusted=trusted)
+    clf = load_model(path, trusted=trusted, max_bytes=max_bytes)  # checks every tree
     try:
         top = list(clf.feature_importances_by_name().items())[:10]
     except AttributeError:
