@@ -579,3 +579,25 @@ def test_same_or_older_versions_do_not_warn(saved, tmp_path):
         warnings.simplefilter("error")
         load_model(path)
         load_model(saved)
+
+
+def test_unchecked_compiled_internals_need_explicit_trust(tmp_path):
+    # HistGradientBoosting's TreePredictor holds node arrays that compiled code
+    # follows without bounds checks: not trusted unless the user names it
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from pixelforest import PixelClassifier
+    from pixelforest.datasets import synthetic_nuclei
+    from pixelforest.classify.scribbles import simulate_scribbles
+    from pixelforest.errors import UntrustedModelError
+
+    image, labels = synthetic_nuclei((64, 64), n=4, seed=0)
+    clf = PixelClassifier(FeatureSpec(sigmas=(1,)),
+                          estimator=HistGradientBoostingClassifier(max_iter=3))
+    clf.fit(image, simulate_scribbles(labels, random_state=0))
+    save_model(clf, tmp_path / "hgb.skops")
+    with pytest.raises(UntrustedModelError, match="TreePredictor"):
+        load_model(tmp_path / "hgb.skops")
+    trusted = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+    again = load_model(tmp_path / "hgb.skops", trusted=trusted)
+    np.testing.assert_array_equal(again.predict_proba(image), clf.predict_proba(image))

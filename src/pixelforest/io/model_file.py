@@ -55,13 +55,15 @@ FORMAT = "pixelforest-model"
 FORMAT_VERSION = 1
 
 #: Types, beyond skops' defaults (builtins, NumPy, scikit-learn estimators),
-#: that a model file may hold: the fitted internals of scikit-learn classifiers.
+#: that a model file may hold: the fitted internals of scikit-learn classifiers
+#: whose arrays are proven well formed before use (trees, by
+#: :func:`pixelforest.forest.validation.check_forest`) or only reach NumPy
+#: (the optimizers of neural networks).  Histogram gradient boosting's
+#: ``TreePredictor`` and the neighbours' ``KDTree`` / ``BallTree`` hold index
+#: arrays that compiled code follows unchecked, so they are not trusted:
+#: such a model loads only with ``trusted=[...]`` naming them.
 TRUSTED_TYPES = (
     "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
 )
