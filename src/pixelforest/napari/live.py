@@ -144,6 +144,45 @@ def plan_regions(spatial_shape, visible=None, *, block=512):
     return [tuple(slice(lo, hi) for lo, hi in box) for box in first + blocks]
 
 
+#: Side of the tiles by which new stroke pixels are grouped (see :func:`_rows_near`).
+_STROKE_TILE = 128
+
+
+def _rows_near(norm, spec, index, n_threads):
+    """Feature rows of the flat ``index`` (sorted), from small boxes around the pixels.
+
+    A stroke covers few pixels of a block: instead of the whole blocks of
+    :func:`~pixelforest.features.compute.features_at`, the pixels are
+    grouped by tiles of :data:`_STROKE_TILE` pixels and each group's
+    bounding box is computed with the features' halo around it (exact,
+    like any block cut with its halo).  Falls back to ``features_at`` when
+    the boxes would cover more than the image.
+    """
+    from pixelforest.features.compute import features_of_block
+
+    spatial = norm.shape[:-1]
+    halo = spec.halo_for(len(spatial))
+    coords = np.stack(np.unravel_index(index, spatial), axis=1)
+    tile_id = np.ravel_multi_index(tuple((coords // _STROKE_TILE).T),
+                                   tuple(-(-n // _STROKE_TILE) for n in spatial))
+    groups = np.split(np.argsort(tile_id, kind="stable"),
+                      np.flatnonzero(np.diff(np.sort(tile_id, kind="stable"))) + 1)
+    boxes, area = [], 0
+    for sel in groups:
+        lo, hi = coords[sel].min(axis=0), coords[sel].max(axis=0) + 1
+        cut = tuple(slice(max(0, a - h), min(n, b + h)) for a, b, h, n in zip(lo, hi, halo, spatial))
+        area += int(np.prod([s.stop - s.start for s in cut]))
+        boxes.append((sel, lo, hi, cut))
+    if area >= np.prod(spatial):
+        return features_at(norm, spec, index, n_threads=n_threads)
+    rows = np.empty((index.size, spec.n_features(norm.shape[-1], len(spatial))), np.float32)
+    for sel, lo, hi, cut in boxes:
+        crop = tuple(slice(a - s.start, b - s.start) for a, b, s in zip(lo, hi, cut))
+        feats = features_of_block(norm[cut], spec, crop=crop, n_threads=n_threads)
+        rows[sel] = feats[tuple((coords[sel] - lo).T)]
+    return rows
+
+
 class _ImageCache:
     """What one image keeps between fits (see :class:`LiveTrainer`)."""
 
@@ -161,7 +200,7 @@ class _ImageCache:
         """Feature rows of the sorted flat ``index``, computing only the uncached ones."""
         new = np.setdiff1d(index, self.index, assume_unique=True)
         if new.size:
-            new_rows = features_at(self.norm, spec, new, n_threads=n_threads)
+            new_rows = _rows_near(self.norm, spec, new, n_threads)
             merged = np.union1d(self.index, new)
             rows = np.empty((merged.size, self.rows.shape[1]), dtype=np.float32)
             rows[np.searchsorted(merged, self.index)] = self.rows
