@@ -438,8 +438,8 @@ class PixelClassifierWidget(QWidget):
         key = self._next_key
         self._next_key += 1
         prediction = self.viewer.add_labels(
-            np.zeros(spatial, np.uint8), name="prediction", opacity=0.45,
-            colormap=DirectLabelColormap(color_dict=colors),
+            np.zeros(spatial, np.uint8), name="prediction", opacity=0.6,
+            colormap=DirectLabelColormap(color_dict=self._colormap_dict(faint_background=True)),
             metadata={_ROLE: "prediction", "class_names": dict(self.class_names)}, **common)
         uncertainty = self.viewer.add_image(
             np.zeros(spatial, np.float32), name="uncertainty", colormap="magma",
@@ -457,18 +457,21 @@ class PixelClassifierWidget(QWidget):
         image.events.data.connect(self._on_image_data_changed)
         return _LayerSet(image, scribbles, prediction, uncertainty, key, array)
 
-    def _colormap_dict(self):
+    def _colormap_dict(self, *, faint_background=False):
         colors = {None: "transparent", 0: "transparent"}
         for value in self.class_names:
             colors[value] = _class_color(value)
+        if faint_background:  # the image stays readable under predicted background
+            colors[1] = QColor(_class_color(1)).getRgbF()[:3] + (0.25,)
         return colors
 
     def _apply_class_names(self):
         from napari.utils.colormaps import DirectLabelColormap
 
         for lset in self._sets.values():
-            for layer in (lset.scribbles, lset.prediction):
-                layer.colormap = DirectLabelColormap(color_dict=self._colormap_dict())
+            for layer, faint in ((lset.scribbles, False), (lset.prediction, True)):
+                layer.colormap = DirectLabelColormap(
+                    color_dict=self._colormap_dict(faint_background=faint))
                 layer.metadata["class_names"] = dict(self.class_names)
         self._fill_class_list()
 

@@ -1,0 +1,366 @@
+"""The napari dock widget, in a real viewer (pytest-qt, napari's make_napari_viewer).
+
+Needs ``pip install -e ".[napari]"`` and a display with OpenGL: run under
+Xvfb (``xvfb-run -a pytest tests/test_napari_widget.py``).  Without napari
+or a display the module is skipped, unless ``PIXELFOREST_REQUIRE_NAPARI=1``
+(set by ``.ci/run``) makes that a failure.  Painting goes through napari's
+own Labels API (``paint``, ``data_setitem``).  A screenshot of the widget
+on a real sample is written to
+``docs/_build/html/_screenshots/napari-widget.png``.
+"""
+
+import os
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REQUIRED = os.environ.get("PIXELFOREST_REQUIRE_NAPARI") == "1"
+
+
+def _unavailable(reason):
+    if REQUIRED:
+        pytest.fail(f"{reason} (PIXELFOREST_REQUIRE_NAPARI=1 makes this an error)",
+                    pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+with warnings.catch_warnings():  # napari's dependencies warn on import
+    warnings.simplefilter("ignore")
+    try:
+        import napari  # noqa: F401
+        import pytestqt  # noqa: F401
+    except ImportError as exc:
+        _unavailable(f"napari tests need pip install -e \".[napari]\" ({exc})")
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    _unavailable("napari tests need a display: run them under xvfb-run -a")
+
+from pixelforest import PixelClassifier, datasets  # noqa: E402
+from pixelforest.classify.scribbles import simulate_scribbles  # noqa: E402
+from pixelforest.errors import DataUnavailableError  # noqa: E402
+from pixelforest.evaluate.metrics import dice, iou  # noqa: E402
+from pixelforest.napari.live import uncertainty  # noqa: E402
+
+pytestmark = [
+    pytest.mark.napari,
+    # napari, vispy and pydantic deprecate things among themselves
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:System theme detection:UserWarning"),
+]
+
+SCREENSHOT = (Path(__file__).resolve().parents[1] / "docs" / "_build" / "html"
+              / "_screenshots" / "napari-widget.png")
+
+#: Generous bound on waiting for the background worker; never a timing assertion.
+WAIT_MS = 120_000
+
+
+def _sample(name):
+    try:
+        return datasets.load_sample(name)
+    except DataUnavailableError as exc:
+        if REQUIRED or os.environ.get("CI"):
+            raise
+        pytest.skip(f"sample data unavailable: {exc}")
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A real 256 x 256 fluorescence sample, its reference and simulated scribbles."""
+    image, labels = _sample("1a75e9f15481")
+    return image, labels, simulate_scribbles(labels, random_state=0)
+
+
+def _widget(viewer):
+    from pixelforest.napari import PixelClassifierWidget
+
+    widget = PixelClassifierWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Pixel classifier")
+    return widget
+
+
+def _strokes(scribbles):
+    """The strokes of a scribble image: one (class, pixel indices) per connected component."""
+    from scipy import ndimage as ndi
+
+    out = []
+    for value in np.unique(scribbles[scribbles > 0]):
+        comp, n = ndi.label(scribbles == value)
+        out += [(int(value), np.nonzero(comp == k)) for k in range(1, n + 1)]
+    return out
+
+
+def _paint(layer, scribbles):
+    """Paint each stroke of ``scribbles`` on ``layer`` with ``data_setitem`` (napari's API)."""
+    for value, where in _strokes(scribbles):
+        layer.data_setitem(where, value)
+
+
+def _expected(image, scribbles, **params):
+    clf = PixelClassifier(**params).fit(image, scribbles)
+    return clf.predict(image), uncertainty(clf.predict_proba(image))
+
+
+def _check(widget, image, **params):
+    labels, unc = _expected(image, widget.scribbles_layer.data, **params)
+    assert np.array_equal(widget.prediction_layer.data, labels)
+    assert np.array_equal(widget.uncertainty_layer.data, unc)
+
+
+def test_opens_ready_to_paint_on_the_newest_image(make_napari_viewer, small):
+    image, _, _ = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image[::-1].copy(), name="older")
+    viewer.add_image(image, name="newest")
+    widget = _widget(viewer)
+    assert widget.image_layer.name == "newest"
+    names = [layer.name for layer in viewer.layers]
+    assert {"scribbles", "prediction", "uncertainty"} <= set(names)
+    assert viewer.layers.selection.active is widget.scribbles_layer
+    assert widget.scribbles_layer.mode == "paint"
+    assert widget.scribbles_layer.selected_label == 1
+    assert widget.class_names == {1: "background", 2: "foreground"}
+    assert widget.live
+    assert widget.model.get_params() == PixelClassifier().get_params()
+    assert widget.scribbles_layer.data.shape == image.shape
+
+
+def test_live_strokes_follow_the_library(make_napari_viewer, qtbot, small):
+    image, _, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    layer = widget.scribbles_layer
+    strokes = _strokes(scribbles)
+    fit_threads = []
+    fit = widget._trainer.fit
+
+    def recording_fit(*args, **kwargs):
+        fit_threads.append(threading.current_thread())
+        return fit(*args, **kwargs)
+
+    widget._trainer.fit = recording_fit
+    background = next(w for v, w in strokes if v == 1)
+    foreground = [w for v, w in strokes if v == 2]
+    layer.data_setitem(background, 1)
+    with qtbot.waitSignal(widget.updated, timeout=WAIT_MS):
+        layer.data_setitem(foreground[0], 2)
+    _check(widget, image)
+    assert fit_threads and all(t is not threading.main_thread() for t in fit_threads)
+    # a brush stroke with napari's paint()
+    layer.brush_size = 3
+    layer.selected_label = 2
+    with qtbot.waitSignal(widget.updated, timeout=WAIT_MS):
+        ys, xs = foreground[1]
+        layer.paint((int(ys[len(ys) // 2]), int(xs[len(xs) // 2])), 2)
+    _check(widget, image)
+    assert widget.model.get_params() == PixelClassifier().get_params()
+    assert widget.last_timings["whole"] > 0
+
+
+def test_new_stroke_cancels_stale_work(make_napari_viewer, qtbot, small):
+    image, _, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    strokes = _strokes(scribbles)
+    done = []
+    widget.updated.connect(lambda: done.append(widget.scribbles_layer.data.copy()))
+    # first two strokes: a background job starts (the GUI does not wait for it)
+    widget.scribbles_layer.data_setitem(strokes[0][1], strokes[0][0])
+    widget.scribbles_layer.data_setitem(strokes[-1][1], strokes[-1][0])
+    widget.update(wait=False)
+    # more strokes before any result reached the GUI: that job is stale
+    with qtbot.waitSignal(widget.updated, timeout=WAIT_MS):
+        for value, where in strokes[1:-1]:
+            widget.scribbles_layer.data_setitem(where, value)
+    assert len(done) == 1
+    assert np.array_equal(done[0], scribbles)
+    _check(widget, image)
+
+
+def test_erasing_and_wait_update(make_napari_viewer, small):
+    image, _, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    model = widget.update(wait=True)
+    assert model is widget.model
+    _check(widget, image)
+    # erase one stroke (label 0 through napari's API)
+    value, where = _strokes(scribbles)[-1]
+    widget.scribbles_layer.data_setitem(where, 0)
+    widget.update(wait=True)
+    _check(widget, image)
+    assert not np.any(widget.scribbles_layer.data[where])
+
+
+def test_classes_added_and_renamed(make_napari_viewer, qtbot, small):
+    image, labels, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    value = widget.add_class("border")
+    assert value == 3 and widget.scribbles_layer.selected_label == 3
+    widget.rename_class(2, "nucleus")
+    border = np.zeros(image.shape, bool)
+    border[labels > 0] = True
+    from scipy import ndimage as ndi
+
+    ring = ndi.binary_dilation(border, iterations=2) & ~border
+    ys, xs = np.nonzero(ring)
+    widget.scribbles_layer.data_setitem((ys[::40], xs[::40]), 3)
+    widget.update(wait=True)
+    assert widget.model.classes_.tolist() == [1, 2, 3]
+    assert widget.prediction_layer.metadata["class_names"] == {
+        1: "background", 2: "nucleus", 3: "border"}
+    _check(widget, image)
+
+
+def test_feature_preset_choice(make_napari_viewer, small):
+    image, _, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    widget.live = False
+    widget.feature_preset = "small"
+    _paint(widget.scribbles_layer, scribbles)
+    widget.update(wait=True)
+    assert widget.model.features == "small"
+    _check(widget, image, features="small")
+
+
+def test_save_load_export(make_napari_viewer, qtbot, small, tmp_path):
+    from pixelforest.io.images import imread
+
+    image, _, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    widget.update(wait=True)
+    expected = widget.prediction_layer.data.copy()
+    widget.save_model(tmp_path / "model.skops")
+    widget.export_prediction(tmp_path / "prediction.tif")
+    assert np.array_equal(imread(tmp_path / "prediction.tif"), expected)
+    # a fresh widget, the loaded model predicts the image in the background
+    viewer2 = make_napari_viewer()
+    viewer2.add_image(image, name="nuclei")
+    other = _widget(viewer2)
+    with qtbot.waitSignal(other.updated, timeout=WAIT_MS):
+        other.load_model(tmp_path / "model.skops")
+    assert np.array_equal(other.prediction_layer.data, expected)
+
+
+def test_rgb_histology(make_napari_viewer, small):
+    image, labels = _sample("a7f767ca9770")
+    scribbles = simulate_scribbles(labels, random_state=0)
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="histology", rgb=True)
+    widget = _widget(viewer)
+    widget.live = False
+    assert widget.scribbles_layer.data.shape == image.shape[:2]
+    _paint(widget.scribbles_layer, scribbles)
+    widget.update(wait=True)
+    assert widget.model.channel_axis == -1
+    _check(widget, image, channel_axis=-1)
+
+
+def test_scribbles_on_two_images_train_one_model(make_napari_viewer, qtbot, small):
+    image, labels, scribbles = small
+    image2, labels2 = _sample("785555c0cbb4")
+    scribbles2 = simulate_scribbles(labels2, random_state=1)
+    viewer = make_napari_viewer()
+    first = viewer.add_image(image, name="one")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    second = viewer.add_image(image2, name="two")
+    widget.set_image_layer(second)
+    assert widget.image_layer is second
+    _paint(widget.scribbles_layer, scribbles2)
+    widget.update(wait=True)
+    ref = PixelClassifier().fit([image, image2], [scribbles, scribbles2])
+    assert np.array_equal(widget.prediction_layer.data, ref.predict(image2))
+    # back to the first image: its prediction is that of the same model
+    with qtbot.waitSignal(widget.updated, timeout=WAIT_MS):
+        widget.set_image_layer(first)
+    assert np.array_equal(widget.prediction_layer.data, ref.predict(image))
+
+
+def test_3d_stack_painted_slice_by_slice(make_napari_viewer, small):
+    volume, labels = datasets.synthetic_nuclei((24, 64, 64), 8, 0)
+    viewer = make_napari_viewer()
+    viewer.add_image(volume, name="stack")
+    widget = _widget(viewer)
+    widget.live = False
+    widget.feature_preset = "small"   # the default's halo (40 px) is deeper than the stack
+    assert widget.scribbles_layer.data.shape == volume.shape
+    viewer.dims.set_current_step(0, 8)
+    widget.scribbles_layer.paint((8, 3, 3), 1)
+    ys, xs = np.nonzero(labels[8] > 0)
+    widget.scribbles_layer.data_setitem((np.full(ys.size, 8), ys, xs), 2)
+    assert widget.visible_region()[0] == slice(8, 9)
+    widget.update(wait=True)
+    _check(widget, volume, features="small")
+
+
+def test_reference_scores(make_napari_viewer, small):
+    image, labels, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    reference = viewer.add_labels(labels, name="reference")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    widget.update(wait=True)
+    widget.set_reference_layer(reference)
+    pred = widget.prediction_layer.data == 2
+    assert widget.scores() == {"iou": float(iou(pred, labels > 0)),
+                               "dice": float(dice(pred, labels > 0))}
+    assert widget.scores()["iou"] > 0.7
+
+
+def test_plugin_is_registered(make_napari_viewer):
+    import npe2
+
+    manifest = npe2.PluginManager.instance().get_manifest("pixelforest")
+    assert [w.display_name for w in manifest.contributions.widgets] == ["Pixel classifier"]
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="blank")
+    _, widget = viewer.window.add_plugin_dock_widget("pixelforest", "Pixel classifier")
+    from pixelforest.napari import PixelClassifierWidget
+
+    assert isinstance(widget, PixelClassifierWidget)
+    assert widget.image_layer.name == "blank"
+
+
+def test_screenshot_on_a_real_sample(make_napari_viewer, qtbot):
+    image, labels = _sample("bde3727f3a9e")
+    scribbles = simulate_scribbles(labels, random_state=0)
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1500, 850)
+    viewer.add_image(image, name="nuclei (DSB2018 bde3727f3a9e)")
+    widget = _widget(viewer)
+    strokes = _strokes(scribbles)
+    background = [s for s in strokes if s[0] == 1][:2]
+    foreground = [s for s in strokes if s[0] == 2][:6]
+    for value, where in background + foreground[:-1]:
+        widget.scribbles_layer.data_setitem(where, value)
+    with qtbot.waitSignal(widget.updated, timeout=WAIT_MS):
+        value, where = foreground[-1]
+        widget.scribbles_layer.data_setitem(where, value)
+    _check(widget, image)
+    viewer.reset_view()
+    qtbot.wait(200)  # let the canvas draw (not an assertion)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shot = viewer.screenshot(str(SCREENSHOT), canvas_only=False)
+    assert shot.shape[0] > 400 and shot.shape[1] > 800
