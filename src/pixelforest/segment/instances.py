@@ -198,7 +198,8 @@ def estimate_object_radius(mask, *, spacing=None):
 
     The radius of one connected component is its largest distance to the
     background (the inscribed ball); the typical radius is the median over
-    the components of at least 3 pixels per axis (``3**ndim`` pixels).  A
+    the components of at least 3 pixels per axis (``3**ndim`` pixels),
+    their holes filled.  A
     clump of touching round objects has about the radius of one of them,
     so clumps do not inflate the estimate as an area would.
 
@@ -228,12 +229,15 @@ def estimate_object_radius(mask, *, spacing=None):
 
     mask = np.asarray(check_image(mask, name="mask")) != 0
     spacing = check_spacing(spacing, mask.ndim)
-    return _estimate_radius(mask, spacing, ndi.distance_transform_edt(mask, sampling=spacing))
+    return _estimate_radius(mask, spacing)
 
 
-def _estimate_radius(mask, spacing, distance):
+def _estimate_radius(mask, spacing):
     from scipy import ndimage as ndi
 
+    # holes (a dim nucleolus) would shrink the inscribed ball
+    mask = ndi.binary_fill_holes(mask)
+    distance = ndi.distance_transform_edt(mask, sampling=spacing)
     labels, n = _label(mask)
     fallback = _FALLBACK_RADIUS * min(spacing)
     if n == 0:
@@ -490,8 +494,7 @@ def instances_from_probability(probability, *, image=None, channel_axis=None, sp
     if not mask.any():
         return np.zeros(prob.shape, dtype=np.uint32)
     if radius is None:
-        radius = _estimate_radius(mask, spacing,
-                                  ndi.distance_transform_edt(mask, sampling=spacing))
+        radius = _estimate_radius(mask, spacing)
     pixel_volume = float(np.prod(spacing))
     ball = (np.pi * radius ** 2 if ndim == 2 else 4 / 3 * np.pi * radius ** 3) / pixel_volume
     mask = _fill_small_holes(mask, ball)
