@@ -429,7 +429,7 @@ class LiveTrainer:
         return pipe.labels_of(proba), uncertainty(proba)
 
     def predict(self, clf, key, image, *, visible=None, emit=None, cancelled=None,
-                n_threads=None, block=512):
+                n_threads=None, block=1024):
         """Predict a whole image region by region, the visible one first.
 
         Parameters
@@ -446,7 +446,8 @@ class LiveTrainer:
         n_threads : int or None, optional
             Thread budget.
         block : int, optional
-            Side of the regions after the visible one.
+            Side of the regions after the visible one (each region costs a
+            fixed set-up of the thread pools: few large ones are faster).
 
         Returns
         -------
