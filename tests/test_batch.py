@@ -201,3 +201,40 @@ def test_report_summary_and_exit_code():
     report = BatchReport()
     assert report.ok and report.exit_code == 0
     assert report.summary() == "0 inputs: 0 written, 0 skipped (already done), 0 failed"
+
+
+def test_single_input_to_a_png_file_and_masks(clf, folder, tmp_path):
+    import imageio.v3 as iio
+
+    src, images = folder
+    report = predict_files(clf, src / "a.tif", tmp_path / "x.png")
+    assert report.ok and (tmp_path / "x.png").is_file()  # a file, not a folder x.png/
+    np.testing.assert_array_equal(iio.imread(tmp_path / "x.png"), clf.predict(images["a.tif"]))
+    report = predict_files(clf, [src / "a.tif", src / "c.tiff"], tmp_path / "masks",
+                           kind="mask", format="zarr")
+    assert report.ok
+    stored = zarr.open_array(str(tmp_path / "masks" / "c.zarr"))
+    np.testing.assert_array_equal(stored[:], np.where(clf.predict(images["c.tiff"]) == 2, 255, 0))
+    assert dict(stored.attrs)["pixelforest"]["kind"] == "mask"
+    with pytest.raises(InvalidParameterError, match="folder"):
+        predict_files(clf, [src / "a.tif", src / "c.tiff"], tmp_path / "two.png")
+
+
+def test_an_output_equal_to_an_input_is_refused(clf, folder, tmp_path):
+    from pixelforest.errors import OutputExistsError
+
+    src, _ = folder
+    before = {p.name: p.stat().st_mtime_ns for p in src.iterdir()}
+    with pytest.raises(OutputExistsError, match="input"):
+        predict_files(clf, src / "a.tif", src / "a.tif")
+    with pytest.raises(OutputExistsError, match="input"):
+        predict_files(clf, src, src, overwrite=True)  # a.tif would replace a.tif
+    assert {p.name: p.stat().st_mtime_ns for p in src.iterdir()} == before
+
+
+def test_failures_keep_their_tracebacks(clf, folder, tmp_path):
+    src, _ = folder
+    report = predict_files(clf, src, tmp_path / "out", workers=1)
+    [(inp, text)] = report.tracebacks
+    assert inp == str(src / "broken.tif")
+    assert text.startswith("Traceback (most recent call last)") and "Error" in text

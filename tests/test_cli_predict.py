@@ -153,3 +153,63 @@ def test_unreachable_scheduler_is_a_clear_error(setup, tmp_path, capsys, monkeyp
     assert code == 2
     assert "cannot reach the dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_one_input_to_a_png_file(setup, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    folder, clf, images = setup
+    name = next(iter(images))
+    out = tmp_path / "x.png"
+    assert main(["predict", str(folder / "model.skops"), str(folder / "in" / f"{name}.tif"),
+                 "-o", str(out), "--kind", "mask"]) == 0
+    assert out.is_file()
+    np.testing.assert_array_equal(iio.imread(out), np.where(clf.predict(images[name]) == 2,
+                                                            255, 0))
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_an_output_equal_to_the_input_is_an_error(setup, tmp_path, capsys):
+    folder, _, images = setup
+    name = next(iter(images))
+    copy = tmp_path / "in.tif"
+    shutil.copy(folder / "in" / f"{name}.tif", copy)
+    before = copy.read_bytes()
+    assert main(["predict", str(folder / "model.skops"), str(copy), "-o", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pixelforest: error:") and "input" in err
+    assert copy.read_bytes() == before
+
+
+def test_kind_and_foreground_are_in_the_metadata(setup, tmp_path):
+    folder, clf, images = setup
+    name = next(iter(images))
+    assert main(["predict", str(folder / "model.skops"), str(folder / "in" / f"{name}.tif"),
+                 "-o", str(tmp_path / "m.zarr"), "--kind", "mask", "--foreground", "1"]) == 0
+    stored = zarr.open_array(str(tmp_path / "m.zarr"))
+    np.testing.assert_array_equal(stored[:], np.where(clf.predict(images[name]) == 1, 255, 0))
+    meta = dict(stored.attrs)["pixelforest"]
+    assert meta["kind"] == "mask" and meta["foreground"] == 1
+    assert meta["class_names"] == {"1": "background", "2": "foreground"}
+    assert main(["predict", str(folder / "model.skops"), str(folder / "in" / f"{name}.tif"),
+                 "-o", str(tmp_path / "l.tif")]) == 0
+    with tifffile.TiffFile(tmp_path / "l.tif") as tif:
+        assert tif.shaped_metadata[0]["pixelforest"]["kind"] == "labels"
+        assert tif.shaped_metadata[0]["pixelforest"]["foreground"] == 2
+
+
+def test_debug_shows_the_traceback_of_each_failed_file(setup, tmp_path, capsys):
+    folder, _, _ = setup
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a-broken.tif").write_bytes(b"II*\x00" + b"\x00" * 12)
+    (bad / "b-broken.tif").write_bytes(b"not a tiff at all")
+    assert main(["predict", str(folder / "model.skops"), str(bad), "-o", str(tmp_path / "out"),
+                 "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("pixelforest: traceback of") == 2
+    assert err.count("Traceback (most recent call last)") >= 2  # (with their causes)
+    assert "a-broken.tif:\nTraceback" in err and "b-broken.tif:\nTraceback" in err
+    assert main(["predict", str(folder / "model.skops"), str(bad), "-o",
+                 str(tmp_path / "out")]) == 1
+    assert "Traceback" not in capsys.readouterr().err

@@ -26,6 +26,8 @@ __all__ = [
     "ExerciseCheckError",
     "ConstantImageWarning",
     "ModelVersionWarning",
+    "ClusterTimeoutError",
+    "Interrupted",
 ]
 
 
@@ -102,3 +104,34 @@ class ConstantImageWarning(UserWarning):
 
 class ModelVersionWarning(UserWarning):
     """A model file was written by a newer pixelforest or scikit-learn than the one installed."""
+
+
+class ClusterTimeoutError(PixelforestError, TimeoutError):
+    """A dask.distributed cluster has no workers, or made no progress within the timeout.
+
+    Raised instead of waiting forever when a scheduler has no workers, or its
+    workers all died mid-run; the unfinished output is removed first.
+    """
+
+
+class Interrupted(KeyboardInterrupt):
+    """Work stopped by Ctrl-C, SIGTERM or SIGHUP, handled like Ctrl-C.
+
+    A :class:`KeyboardInterrupt` (not a :class:`PixelforestError`, which is an
+    ``Exception``), so that ``except Exception`` never swallows it and every
+    clean-up that Ctrl-C runs also runs for a signal.
+
+    Attributes
+    ----------
+    signum : int
+        The signal (``signal.SIGINT`` for Ctrl-C).
+    report : BatchReport or None
+        For a batch (:func:`pixelforest.scale.batch.predict_files`), what was
+        finished before it stopped.
+    """
+
+    def __init__(self, signum=2, report=None):
+        super().__init__(signum)
+        self.signum = int(signum)
+        self.report = report
+

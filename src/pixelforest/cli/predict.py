@@ -15,6 +15,19 @@ def _positive_int(text):
     return value
 
 
+def _positive_seconds(text):
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def add_parser(subparsers):
     parser = add_command(
         subparsers, "predict",
@@ -24,12 +37,16 @@ def add_parser(subparsers):
             "block, so images larger than memory work. INPUT may be image files, .zarr "
             "stores, folders or quoted glob patterns; each gets one output, written "
             "atomically. A re-run skips outputs that already exist (resumable); an input "
-            "that fails is reported and the others continue (exit code 1). Memory is "
+            "that fails is reported and the others continue (exit code 1). Ctrl-C, "
+            "SIGTERM and SIGHUP stop cleanly (exit code 128 + the signal): run the same "
+            "command again to resume. Outputs name their classes in their metadata "
+            "(labels: the class values, e.g. 1 = background, 2 = nuclei). Memory is "
             "about workers x (chunk + 2 x halo)^2 x features x 12 bytes: lower --chunks "
             "or --workers to use less."
         ),
         example=(
             "pixelforest predict model.skops images/ -o predictions/\n"
+            "pixelforest predict model.skops cells.tif -o cells-mask.png --kind mask\n"
             "pixelforest predict model.skops big.zarr -o big-labels.zarr --chunks 1024\n"
             "pixelforest predict model.skops 'plates/*.tif' -o out/ "
             "--scheduler tcp://127.0.0.1:8786"
@@ -39,12 +56,18 @@ def add_parser(subparsers):
     parser.add_argument("inputs", metavar="INPUT", nargs="+",
                         help="image files, .zarr stores, folders or glob patterns")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="output file (.tif or .zarr) for one input, else a folder")
+                        help="output file (.tif, .zarr or .png) for one input, else a folder")
     parser.add_argument("--overwrite", action="store_true",
                         help="predict again inputs whose output exists (default: skip them)")
+    parser.add_argument("--kind", choices=("labels", "mask", "probabilities"), default=None,
+                        help="what to write: labels (class values, the default), mask "
+                             "(0/255 of the --foreground class, visible in any viewer) or "
+                             "probabilities (float32, classes last)")
+    parser.add_argument("--foreground", default=None, metavar="VALUE",
+                        help="the class of --kind mask (default: the largest class value, "
+                             "2 for a model trained on 1 = background, 2 = foreground)")
     parser.add_argument("--probabilities", action="store_true",
-                        help="write class probabilities (float32, classes last) "
-                             "instead of labels")
+                        help="the same as --kind probabilities")
     parser.add_argument("--chunks", type=_positive_int, default=None, metavar="N",
                         help="block side in pixels (default: chosen from the memory "
                              "budget); smaller uses less memory")
@@ -53,26 +76,66 @@ def add_parser(subparsers):
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="address of a running dask.distributed scheduler, e.g. "
                              "tcp://host:8786 (outputs must be on a shared disk)")
+    parser.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+                        help="with --scheduler: fail when the cluster has no worker or makes "
+                             "no progress for this long (default: 60)")
     parser.add_argument("--format", choices=("tif", "zarr"), default=None,
                         help="output format in a folder (default: tif, tiled BigTIFF)")
     return parser
 
 
+def _stopped_message(exc):
+    """One line: which signal, what was finished, and that a re-run resumes."""
+    import signal
+
+    try:
+        name = signal.Signals(exc.signum).name
+    except (AttributeError, ValueError):
+        name = "SIGINT"
+    how = "Ctrl-C (SIGINT)" if name == "SIGINT" else name
+    report = getattr(exc, "report", None)
+    if report is None:
+        return (f"pixelforest: interrupted by {how} before any output was written; run the "
+                "same command again to start.")
+    n = len(report.written)
+    done = f"{n} output{'s' * (n != 1)} finished and kept"
+    if report.skipped:
+        done += f" ({len(report.skipped)} more done before)"
+    return (f"pixelforest: interrupted by {how}: {done}, unfinished ones removed; run the "
+            "same command again to resume (finished outputs are skipped).")
+
+
 def run(args):
+    import signal
     import sys
 
-    from pixelforest.scale.batch import predict_files
-    from pixelforest.io.model_file import load_model
+    from pixelforest._shared.signals import signals_as_interrupt
 
+    debug = getattr(args, "debug", False)
     if args.scheduler is not None and args.workers is not None:
         print("pixelforest: note: --workers applies to local runs; the cluster's "
               "workers are used with --scheduler", file=sys.stderr)
-    model = load_model(args.model)
-    report = predict_files(model, args.inputs, args.output,
-                           probabilities=args.probabilities, chunks=args.chunks,
-                           workers=args.workers, scheduler=args.scheduler,
-                           overwrite=args.overwrite, format=args.format)
+    if args.scheduler is None and args.timeout is not None:
+        print("pixelforest: note: --timeout applies to --scheduler runs", file=sys.stderr)
+    try:
+        with signals_as_interrupt():
+            from pixelforest.io.model_file import load_model
+            from pixelforest.scale.batch import predict_files
+
+            model = load_model(args.model)
+            report = predict_files(model, args.inputs, args.output, kind=args.kind,
+                                   probabilities=args.probabilities,
+                                   foreground=args.foreground, chunks=args.chunks,
+                                   workers=args.workers, scheduler=args.scheduler,
+                                   overwrite=args.overwrite, format=args.format,
+                                   timeout=args.timeout)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the same clean stop
+        print(_stopped_message(exc), file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     for _, out in report.written:
         print(f"wrote {out}")
+    if debug:
+        for inp, text in report.tracebacks:
+            print(f"pixelforest: traceback of {inp}:\n{text}", file=sys.stderr, end="")
     print(report.summary())
     return report.exit_code

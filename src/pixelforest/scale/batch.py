@@ -8,22 +8,38 @@ a re-run skips it (unless ``overwrite``) and carries on where the last run
 stopped.  An input that fails (missing, corrupt, wrong channels...) is
 reported and the others continue; the returned :class:`BatchReport` says
 what was written, skipped and failed.
+
+Ctrl-C, SIGTERM and SIGHUP (in the main thread; see
+:mod:`pixelforest._shared.signals`) stop the batch the same way: the
+finished outputs stay, the unfinished one is removed, and
+:class:`~pixelforest.errors.Interrupted` carries the report of what was
+finished.  A batch starts by removing the temporaries that killed runs
+left in its output folder (:func:`~pixelforest._shared.atomic.remove_stale_temporaries`).
 """
 
 import concurrent.futures
 import dataclasses
 import glob
 import os
+import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
 
-from pixelforest.errors import ImageFileNotFoundError, InvalidParameterError, UnsupportedFormatError
+from pixelforest.errors import (
+    ClusterTimeoutError,
+    ImageFileNotFoundError,
+    Interrupted,
+    InvalidParameterError,
+    OutputExistsError,
+    UnsupportedFormatError,
+)
 
 __all__ = ["BatchReport", "expand_inputs", "predict_files"]
 
 #: Output extension per format.
-_EXTENSIONS = {"tif": ".tif", "zarr": ".zarr"}
+_EXTENSIONS = {"tif": ".tif", "zarr": ".zarr", "png": ".png"}
 
 
 @dataclasses.dataclass
@@ -38,11 +54,19 @@ class BatchReport:
         ``(input, output)`` pairs whose output already existed.
     failed : list of (str, str)
         ``(input, reason)`` for every input that could not be predicted.
+    tracebacks : list of (str, str)
+        ``(input, formatted traceback)`` of each failure that raised
+        (CLI ``--debug`` prints them).
+    removed : list of Path
+        Stale temporaries of earlier killed runs removed from the output
+        folder.
     """
 
     written: list = dataclasses.field(default_factory=list)
     skipped: list = dataclasses.field(default_factory=list)
     failed: list = dataclasses.field(default_factory=list)
+    tracebacks: list = dataclasses.field(default_factory=list)
+    removed: list = dataclasses.field(default_factory=list)
 
     @property
     def ok(self):
@@ -70,6 +94,9 @@ class BatchReport:
         lines = [f"{n} input{'s' * (n != 1)}: {len(self.written)} written, "
                  f"{len(self.skipped)} skipped (already done), {len(self.failed)} failed"]
         lines += [f"  failed: {inp}: {reason}" for inp, reason in self.failed]
+        if self.removed:
+            lines.append(f"  removed {len(self.removed)} stale temporary "
+                         f"file{'s' * (len(self.removed) != 1)} of an earlier interrupted run")
         if self.skipped:
             lines.append("  (pass overwrite=True, CLI --overwrite, to predict skipped "
                          "inputs again)")
@@ -151,10 +178,10 @@ def _stem(path):
 
 def _plan(paths, output, format):
     """Return ``[(input, output path)]`` and the output format."""
-    from pixelforest.scale.writers import output_format
+    from pixelforest.scale.writers import IMAGE_EXTENSIONS, output_format
 
     output = Path(output)
-    single_file = output.suffix.lower() in (".tif", ".tiff", ".zarr")
+    single_file = output.suffix.lower() in IMAGE_EXTENSIONS
     if single_file and len(paths) == 1:
         fmt = output_format(output, format)
         return [(paths[0], output)], fmt
@@ -166,10 +193,22 @@ def _plan(paths, output, format):
     if output.exists() and not output.is_dir():
         raise UnsupportedFormatError(
             f"the output {output} is a file of unknown type; pass a folder, or a "
-            "*.tif / *.zarr file for a single input."
+            "*.tif / *.zarr / *.png file for a single input."
         )
     fmt = "tif" if format is None else output_format(output, format)
     return [(p, output / (_stem(p) + _EXTENSIONS[fmt])) for p in paths], fmt
+
+
+def _check_not_inputs(plan, paths):
+    """Refuse a plan that would write over one of its inputs."""
+    inputs = {os.path.realpath(p): p for p in paths}
+    for _, out in plan:
+        inp = inputs.get(os.path.realpath(out))
+        if inp is not None:
+            raise OutputExistsError(
+                f"refusing to write over the input {inp}: it is also the output; choose "
+                "another output file or folder (e.g. -o predictions/)."
+            )
 
 
 def _reason(exc):
@@ -178,7 +217,8 @@ def _reason(exc):
 
 
 def predict_files(model, inputs, output, *, probabilities=False, chunks=None, workers=None,
-                  scheduler=None, overwrite=False, format=None, progress=None):
+                  scheduler=None, overwrite=False, format=None, progress=None, kind=None,
+                  foreground=None, timeout=None):
     """Predict many images, one output each; resumable and failure tolerant.
 
     Parameters
@@ -191,11 +231,13 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
         :func:`expand_inputs`).  Images must follow the model's channel
         convention (``channel_axis`` given at training).
     output : str or Path
-        For a single input, a ``*.tif`` or ``*.zarr`` file; otherwise (or
-        for any input given as a folder name) a folder that receives
-        ``<input name>.tif`` (or ``.zarr``) per input.
+        For a single input, a ``*.tif``, ``*.zarr`` or ``*.png`` file;
+        otherwise (or for any input given as a folder name) a folder that
+        receives ``<input name>.tif`` (or ``.zarr``) per input.  An output
+        may not be one of the inputs.
     probabilities : bool, optional
-        Write class probabilities (float32, classes last) instead of labels.
+        Write class probabilities (float32, classes last) instead of labels
+        (the same as ``kind="probabilities"``).
     chunks, workers, scheduler
         As for :func:`pixelforest.scale.tiled.predict_tiled`: block side, local
         threads, or a ``dask.distributed`` scheduler address or Client
@@ -208,6 +250,15 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     progress : bool or None, optional
         Progress bars on stderr; None shows them only on a terminal
         outside CI.
+    kind : {'labels', 'mask', 'probabilities'} or None, optional
+        What each output holds (default labels; a mask is uint8, 255 where
+        the class is ``foreground``); see :mod:`pixelforest.scale.outputs`.
+    foreground : number, optional
+        The class of a mask (default: the largest class value).
+    timeout : float, optional
+        Seconds a distributed cluster may go without a worker or without
+        progress (default :data:`~pixelforest.scale.scheduler.DEFAULT_TIMEOUT`);
+        then :class:`~pixelforest.errors.ClusterTimeoutError` stops the batch.
 
     Returns
     -------
@@ -220,14 +271,24 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     ModelFileError
         The model file cannot be loaded (nothing is predicted).
     InvalidParameterError
-        Several inputs but a single output file, or bad ``chunks``/``workers``.
+        Several inputs but a single output file, or bad ``chunks``,
+        ``workers``, ``kind``, ``foreground``, ``timeout`` or scheduler.
+    OutputExistsError
+        An output would be one of the inputs (nothing is predicted).
+    ClusterTimeoutError
+        The cluster has no workers or stalled (the batch stops: the
+        other inputs would wait as long).
+    Interrupted
+        Ctrl-C, SIGTERM or SIGHUP; ``exc.report`` says what was finished
+        and ``exc.signum`` which signal.
 
     Notes
     -----
     Inputs that fail (missing, unreadable, corrupt, wrong number of
     channels, a failure in one block...) are listed in ``report.failed``
-    and leave no output; ``KeyboardInterrupt`` stops the batch at once,
-    keeping the outputs already finished and removing the unfinished one.
+    and leave no output; ``KeyboardInterrupt`` (or SIGTERM, SIGHUP when
+    called in the main thread) stops the batch at once, keeping the
+    outputs already finished and removing the unfinished one.
 
     Examples
     --------
@@ -250,25 +311,52 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     2 inputs: 0 written, 2 skipped (already done), 0 failed
       (pass overwrite=True, CLI --overwrite, to predict skipped inputs again)
     """
-    from tqdm.auto import tqdm
-
-    from pixelforest.scale.scheduler import check_workers, open_scheduler
-    from pixelforest.scale.writers import auto_progress
+    from pixelforest._shared.signals import signals_as_interrupt
+    from pixelforest.classify.pipeline import pipeline_of
+    from pixelforest.scale.outputs import resolve_foreground, resolve_kind
+    from pixelforest.scale.scheduler import DEFAULT_TIMEOUT, check_timeout, check_workers
 
     check_workers(workers)
+    timeout = check_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
+    kind = resolve_kind(kind, probabilities)
     if isinstance(model, (str, os.PathLike)):
         from pixelforest.io.model_file import load_model
 
         model = load_model(model)
-    paths, missing = expand_inputs(inputs)
+    foreground = resolve_foreground(pipeline_of(model).classes, foreground)
     report = BatchReport()
+    with signals_as_interrupt():
+        try:
+            _predict_files(model, inputs, output, report, kind=kind, foreground=foreground,
+                           chunks=chunks, workers=workers, scheduler=scheduler,
+                           overwrite=overwrite, format=format, progress=progress,
+                           timeout=timeout)
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", signal.SIGINT)
+            raise Interrupted(signum, report) from exc
+    return report
+
+
+def _predict_files(model, inputs, output, report, *, kind, foreground, chunks, workers,
+                   scheduler, overwrite, format, progress, timeout):
+    """The body of :func:`predict_files`, filling ``report`` as outputs finish."""
+    from tqdm.auto import tqdm
+
+    from pixelforest._shared.atomic import remove_stale_temporaries
+    from pixelforest.scale.scheduler import open_scheduler
+    from pixelforest.scale.writers import auto_progress
+
+    paths, missing = expand_inputs(inputs)
     for item in missing:
         report.failed.append((item, _reason(ImageFileNotFoundError(
             f"{item} matches no image file; check the path or pattern "
             "(images are .tif, .tiff, .zarr, .png, .jpg)."))))
     if not paths:
-        return report
+        return
     plan, fmt = _plan(paths, output, format)
+    _check_not_inputs(plan, paths)
+    for folder in sorted({os.path.abspath(out.parent) for _, out in plan}):
+        report.removed += remove_stale_temporaries(folder)
     todo, seen_outputs = [], {}
     for inp, out in plan:
         key = os.path.abspath(out)
@@ -282,23 +370,28 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
         else:
             seen_outputs[key] = inp
             todo.append((inp, out))
+    if not todo:
+        return
     show = auto_progress(progress)
-    options = dict(chunks=chunks, probabilities=probabilities, overwrite=overwrite,
+    options = dict(chunks=chunks, kind=kind, foreground=foreground, overwrite=overwrite,
                    format=fmt)
-    with open_scheduler(scheduler, workers) as sched:
-        n_files = min(len(todo), max(1, sched.n_workers if sched.pool is not None
-                                     else _cluster_threads(sched)))
-        with tqdm(total=len(todo), unit="image", desc="predict", file=sys.stderr,
-                  disable=not show or len(todo) < 2) as bar:
-            done = _run_files(model, todo, sched, n_files, options, bar,
-                              block_progress=show and n_files == 1)
     order = {inp: i for i, (inp, _) in enumerate(plan)}
-    for inp, out, exc in sorted(done, key=lambda d: order[d[0]]):
-        if exc is None:
-            report.written.append((inp, out))
-        else:
-            report.failed.append((str(inp), _reason(exc)))
-    return report
+    done = []  # (input, output, error or None, traceback or None), as files finish
+    try:
+        with open_scheduler(scheduler, workers, timeout=timeout) as sched:
+            n_files = min(len(todo), max(1, sched.n_workers if sched.pool is not None
+                                         else _cluster_threads(sched)))
+            with tqdm(total=len(todo), unit="image", desc="predict", file=sys.stderr,
+                      disable=not show or len(todo) < 2) as bar:
+                _run_files(model, todo, sched, n_files, options, bar, done,
+                           block_progress=show and n_files == 1)
+    finally:  # also on an interruption: the report says what was finished
+        for inp, out, exc, text in sorted(done, key=lambda d: order[d[0]]):
+            if exc is None:
+                report.written.append((inp, out))
+            else:
+                report.failed.append((str(inp), _reason(exc)))
+                report.tracebacks.append((str(inp), text))
 
 
 def _cluster_threads(sched):
@@ -311,37 +404,53 @@ def _cluster_threads(sched):
         return 1
 
 
-def _run_files(model, todo, sched, n_files, options, bar, *, block_progress):
-    """Predict ``todo`` with ``n_files`` files in flight; return (input, output, error)."""
+def _run_files(model, todo, sched, n_files, options, bar, done, *, block_progress):
+    """Predict ``todo`` with ``n_files`` files in flight, appending
+    ``(input, output, error, traceback)`` to ``done`` as each finishes."""
     from pixelforest.scale.tiled import predict_to_file_on
 
     def one(inp, out):
         try:
             predict_to_file_on(model, inp, out, sched=sched, progress=block_progress, **options)
+        except ClusterTimeoutError:  # the cluster's fault: every other input would wait too
+            raise
         except Exception as exc:  # reported, and the batch goes on
-            return inp, out, exc
-        return inp, out, None
+            return inp, out, exc, "".join(traceback.format_exception(exc))
+        return inp, out, None, None
 
     if n_files <= 1:
-        done = []
         for inp, out in todo:
             done.append(one(inp, out))
             bar.update(1)
-        return done
+        return
     # several files at once (threads); their blocks share the scheduler's workers,
     # so memory stays that of `workers` blocks.  Ctrl-C cancels them all.
     sched.cancel = threading.Event()
-    done = []
     with concurrent.futures.ThreadPoolExecutor(n_files, thread_name_prefix="pf-file") as pool:
         futures = [pool.submit(one, inp, out) for inp, out in todo]
+        reported = set()
         try:
             for future in concurrent.futures.as_completed(futures):
                 done.append(future.result())
+                reported.add(future)
                 bar.update(1)
         except BaseException:
             sched.cancel.set()
             for future in futures:
                 future.cancel()
-            concurrent.futures.wait(futures)
+            _wait_uninterrupted(futures)
+            for future in futures:  # files that finished while the others stopped
+                if (future not in reported and not future.cancelled()
+                        and future.exception() is None and future.result()[2] is None):
+                    done.append(future.result())
             raise
-    return done
+
+
+def _wait_uninterrupted(futures):
+    """Wait for the files still running (a second Ctrl-C must not leave them writing)."""
+    while True:
+        try:
+            concurrent.futures.wait(futures)
+            return
+        except KeyboardInterrupt:
+            continue

@@ -16,6 +16,7 @@ import numpy as np
 from pixelforest.classify.pipeline import pipeline_of
 from pixelforest.scale.chunking import as_tuple, block_chunks, choose_chunks
 from pixelforest.scale.inputs import as_dask_channel_last
+from pixelforest.scale.outputs import MASK_VALUE
 from pixelforest.scale.statistics import lazy_statistics
 
 __all__ = ["PREDICT_PREFIX", "lazy_prediction",
@@ -54,10 +55,13 @@ def map_blocks_with_halo(func, image_cl, *, halo, chunks, n_out, dtype, func_kwa
                           allow_rechunk=False, **kwargs)
 
 
-def _predict_block(block_cl, *, pipeline, stats, probabilities):
-    if probabilities:
+def _predict_block(block_cl, *, pipeline, stats, kind, foreground=None):
+    if kind == "probabilities":
         return pipeline.predict_proba_block(block_cl, stats, n_threads=1)
-    return pipeline.predict_block(block_cl, stats, n_threads=1)
+    labels = pipeline.predict_block(block_cl, stats, n_threads=1)
+    if kind == "mask":
+        return np.where(labels == foreground, MASK_VALUE, 0).astype(np.uint8)
+    return labels
 
 
 def prepare(pipeline, image, chunks, sched, *, channel_axis="training"):
@@ -84,18 +88,27 @@ def prepare(pipeline, image, chunks, sched, *, channel_axis="training"):
     return image_cl, chunks, lazy_statistics(pipeline, image_cl, sched)
 
 
-def lazy_prediction(pipeline, image_cl, chunks, stats, probabilities):
-    """The labels (or probabilities) of every block, as a lazy dask array."""
+def lazy_prediction(pipeline, image_cl, chunks, stats, kind="labels", foreground=None):
+    """The labels, mask or probabilities of every block, as a lazy dask array.
+
+    ``kind`` is one of :data:`~pixelforest.scale.outputs.KINDS` (True and
+    False, the older ``probabilities`` flag, mean probabilities and labels);
+    a mask is 255 where the label is ``foreground`` (a class value).
+    """
     import dask
 
+    if isinstance(kind, bool):
+        kind = "probabilities" if kind else "labels"
     shipped = dask.delayed(pipeline, pure=False)
-    if probabilities:
+    if kind == "probabilities":
         n_out, dtype = pipeline.classes.size, np.float32
+    elif kind == "mask":
+        n_out, dtype = None, np.uint8
     else:
         n_out, dtype = None, pipeline.classes.dtype
     name = f"{PREDICT_PREFIX}-{uuid.uuid4().hex}"
     return map_blocks_with_halo(_predict_block, image_cl, halo=pipeline.halo, chunks=chunks,
                                 n_out=n_out, dtype=dtype,
                                 func_kwargs={"pipeline": shipped, "stats": stats,
-                                             "probabilities": probabilities},
+                                             "kind": kind, "foreground": foreground},
                                 name=name)

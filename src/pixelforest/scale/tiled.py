@@ -43,12 +43,21 @@ from pathlib import Path
 from pixelforest._shared.atomic import atomic_output, check_not_input
 from pixelforest.scale.chunking import DEFAULT_MEMORY_BUDGET, choose_chunks
 from pixelforest.scale.engine import lazy_prediction, pipeline_of, prepare
-from pixelforest.scale.scheduler import open_scheduler
+from pixelforest.scale.outputs import output_metadata, resolve_foreground, resolve_kind
+from pixelforest.scale.scheduler import DEFAULT_TIMEOUT, open_scheduler
 from pixelforest.scale.statistics import lazy_percentile_bounds
-from pixelforest.scale.writers import auto_progress, output_format, write_tiff, write_zarr
+from pixelforest.scale.writers import (
+    auto_progress,
+    check_png,
+    output_format,
+    write_png,
+    write_tiff,
+    write_zarr,
+)
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
+    "DEFAULT_TIMEOUT",
     "choose_chunks",
     "lazy_percentile_bounds",
     "predict_tiled",
@@ -58,8 +67,8 @@ __all__ = [
 
 
 def predict_tiled(clf, image, *, chunks=None, probabilities=False, scheduler=None,
-                  workers=None):
-    """Predict labels or probabilities block by block (lazily, with dask).
+                  workers=None, kind=None, foreground=None, timeout=DEFAULT_TIMEOUT):
+    """Predict labels, a mask or probabilities block by block (lazily, with dask).
 
     The image is never loaded whole: its global normalization statistics
     are measured first (one pass over the data), then each block is
@@ -80,7 +89,7 @@ def predict_tiled(clf, image, *, chunks=None, probabilities=False, scheduler=Non
         (see :func:`choose_chunks`).  Must be at least the halo.
     probabilities : bool, optional
         Return class probabilities ``(spatial..., n_classes)`` float32
-        instead of labels.
+        instead of labels (the same as ``kind="probabilities"``).
     scheduler : None, str or distributed.Client, optional
         Where the statistics pass runs (the returned array is computed
         wherever you compute it): None for local threads, an address such
@@ -88,12 +97,21 @@ def predict_tiled(clf, image, *, chunks=None, probabilities=False, scheduler=Non
     workers : int, optional
         Local threads (default: every core); also sets how many blocks
         the automatic chunk size plans for.
+    kind : {'labels', 'mask', 'probabilities'} or None, optional
+        What to predict (see :mod:`pixelforest.scale.outputs`): class
+        values (default), a uint8 mask (255 where the class is
+        ``foreground``, 0 elsewhere) or class probabilities.
+    foreground : number, optional
+        The class of a mask (default: the largest class value).
+    timeout : float, optional
+        Seconds a distributed cluster may go without a worker or without
+        progress before :class:`~pixelforest.errors.ClusterTimeoutError`.
 
     Returns
     -------
     result : dask.array.Array
-        Labels (``clf.classes_`` dtype, the image's spatial shape) or
-        probabilities, not yet computed.
+        Labels (``clf.classes_`` dtype, the image's spatial shape), a
+        uint8 mask or probabilities, not yet computed.
 
     Raises
     ------
@@ -102,9 +120,14 @@ def predict_tiled(clf, image, *, chunks=None, probabilities=False, scheduler=Non
     ChannelMismatchError
         The image has a different number of channels than the model.
     InvalidParameterError
-        ``chunks`` is not positive or is smaller than ``clf.halo_``.
+        ``chunks`` is not positive or is smaller than ``clf.halo_``, an
+        unknown ``kind``, a ``foreground`` that is no class, a bad
+        ``timeout``, or a scheduler address that is not one (e.g. the
+        dashboard's ``http://`` address).
     InvalidImageError
         Empty, non-numeric, non-finite or wrongly shaped image.
+    ClusterTimeoutError
+        The cluster has no workers, or made no progress for ``timeout`` s.
 
     Notes
     -----
@@ -127,21 +150,26 @@ def predict_tiled(clf, image, *, chunks=None, probabilities=False, scheduler=Non
     >>> bool((lazy.compute(scheduler="synchronous") == clf.predict(image)).all())
     True
     """
-    with open_scheduler(scheduler, workers) as sched:
-        pipeline = pipeline_of(clf)
+    pipeline = pipeline_of(clf)
+    kind = resolve_kind(kind, probabilities)
+    foreground = resolve_foreground(pipeline.classes, foreground)
+    with open_scheduler(scheduler, workers, timeout=timeout) as sched:
         image_cl, chunks, stats = prepare(pipeline, image, chunks, sched,
                                           channel_axis=clf.channel_axis)
-    return lazy_prediction(pipeline, image_cl, chunks, stats, probabilities)
+    return lazy_prediction(pipeline, image_cl, chunks, stats, kind, foreground)
 
 
 def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
                     scheduler=None, workers=None, overwrite=False, progress=None,
-                    format=None):
+                    format=None, kind=None, foreground=None, timeout=DEFAULT_TIMEOUT):
     """Predict an image block by block and stream the result to Zarr or BigTIFF.
 
     Blocks are written as they finish into a temporary store next to
-    ``output``, renamed into place once complete: a failure or Ctrl-C
-    leaves no partial output and no temporary file behind.
+    ``output``, renamed into place once complete: a failure, Ctrl-C or a
+    stalled cluster leaves no partial output and no temporary file behind.
+    The output carries a ``"pixelforest"`` metadata dict (Zarr attributes,
+    TIFF/PNG metadata) naming its kind, class values, class names and
+    foreground class (see :mod:`pixelforest.scale.outputs`).
 
     Parameters
     ----------
@@ -150,9 +178,10 @@ def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
     image : ndarray, dask.array.Array, str or Path
         As for :func:`predict_tiled`.
     output : str or Path
-        ``*.zarr`` (a Zarr store chunked like the blocks) or ``*.tif`` /
-        ``*.tiff`` (a tiled, zlib-compressed BigTIFF).
-    chunks, probabilities, scheduler, workers
+        ``*.zarr`` (a Zarr store chunked like the blocks), ``*.tif`` /
+        ``*.tiff`` (a tiled, zlib-compressed BigTIFF) or ``*.png`` (2-D
+        labels or mask, assembled in memory).
+    chunks, probabilities, scheduler, workers, kind, foreground, timeout
         As for :func:`predict_tiled`.  On a distributed cluster the Zarr
         blocks are written by the workers, so ``output`` must be on a file
         system they share; a TIFF is written by this process.
@@ -175,7 +204,10 @@ def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
     OutputExistsError
         ``output`` exists and ``overwrite`` is False, or it is the input.
     UnsupportedFormatError
-        ``output`` is neither Zarr nor TIFF.
+        ``output`` is neither Zarr, TIFF nor PNG (JPEG is lossy), or a PNG
+        of probabilities or of a 3-D image.
+    ClusterTimeoutError
+        The cluster has no workers, or made no progress for ``timeout`` s.
 
     Examples
     --------
@@ -194,39 +226,44 @@ def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
     >>> bool((zarr.open_array(str(out))[:] == clf.predict(image)).all())
     True
     """
-    with open_scheduler(scheduler, workers) as sched:
+    kind = resolve_kind(kind, probabilities)
+    with open_scheduler(scheduler, workers, timeout=timeout) as sched:
         return predict_to_file_on(clf, image, output, sched=sched, chunks=chunks,
-                                probabilities=probabilities, overwrite=overwrite,
-                                progress=progress, format=format)
+                                  kind=kind, foreground=foreground, overwrite=overwrite,
+                                  progress=progress, format=format)
 
 
 def predict_to_file_on(clf, image, output, *, sched, chunks=None, probabilities=False,
-                     overwrite=False, progress=None, format=None):
+                       overwrite=False, progress=None, format=None, kind=None,
+                       foreground=None):
     """:func:`predict_to_file` on an open :class:`Scheduler` (shared by a batch)."""
     from tqdm.auto import tqdm
 
     pipeline = pipeline_of(clf)
+    kind = resolve_kind(kind, probabilities)
+    foreground = resolve_foreground(pipeline.classes, foreground)
     given = Path(output)
     output = Path(os.path.abspath(output))  # workers elsewhere may have another cwd
     fmt = output_format(output, format)
+    if fmt == "png":
+        check_png(output, kind, pipeline.ndim)
     if isinstance(image, (str, os.PathLike)):
         check_not_input(output, [image])
+    attrs = output_metadata(pipeline.classes, kind, foreground)
     with atomic_output(output, overwrite=overwrite) as tmp:
         # the session ends (every local block finished) before the temporary
-        # output is renamed, or removed after an error or Ctrl-C
+        # output is renamed, or removed after an error, Ctrl-C or a signal
         with sched.session() as session:
             image_cl, chunks, stats = prepare(pipeline, image, chunks, session,
                                               channel_axis=clf.channel_axis)
-            result = lazy_prediction(pipeline, image_cl, chunks, stats, probabilities)
-            attrs = {"pixelforest": {
-                "kind": "probabilities" if probabilities else "labels",
-                "classes": pipeline.classes.tolist(),
-            }}
+            result = lazy_prediction(pipeline, image_cl, chunks, stats, kind, foreground)
             n_blocks = math.prod(len(c) for c in chunks)
             with tqdm(total=n_blocks, unit="block", desc=output.name, file=sys.stderr,
                       disable=not auto_progress(progress), leave=False) as bar:
                 if fmt == "zarr":
                     write_zarr(result, tmp, session, bar, attrs)
+                elif fmt == "png":
+                    write_png(result, tmp, session, bar, attrs)
                 else:
                     write_tiff(result, tmp, session, bar, len(chunks), attrs)
     return given

@@ -1,9 +1,11 @@
-"""Writing a lazy prediction to disk as its blocks finish: a chunked Zarr store or a tiled BigTIFF.
+"""Writing a lazy prediction to disk as its blocks finish: a chunked Zarr store, a tiled
+BigTIFF, or (2-D labels and masks) a PNG.
 
 The writers write into the temporary path they are given (the caller's
 :func:`~pixelforest._shared.atomic.atomic_output`), advance a progress bar
 per block, and on a distributed cluster let the workers write Zarr blocks
-themselves (the output must be on a file system they all see).
+themselves (the output must be on a file system they all see).  A PNG is
+assembled in memory (it has no blocks), so it suits images that fit there.
 """
 
 import math
@@ -18,31 +20,56 @@ import numpy as np
 from pixelforest.errors import UnsupportedFormatError
 from pixelforest.scale.engine import PREDICT_PREFIX
 
-__all__ = ["TIFF_TILE", "auto_progress", "block_counter", "output_format", "write_tiff",
-           "write_zarr"]
+__all__ = ["TIFF_TILE", "auto_progress", "block_counter", "check_png", "output_format",
+           "write_png", "write_tiff", "write_zarr"]
 
 #: Edge of the tiles of a BigTIFF output (a multiple of 16, as TIFF requires).
 TIFF_TILE = 256
 
 #: Output formats by file-name suffix.
-_FORMATS = {".zarr": "zarr", ".tif": "tif", ".tiff": "tif"}
+_FORMATS = {".zarr": "zarr", ".tif": "tif", ".tiff": "tif", ".png": "png"}
+
+#: Extensions of images an output could be named after (one input, one file).
+IMAGE_EXTENSIONS = (".zarr", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 
 def output_format(output, format=None):
     if format is not None:
-        fmt = {"tif": "tif", "tiff": "tif", "zarr": "zarr"}.get(str(format).lower())
+        fmt = {"tif": "tif", "tiff": "tif", "zarr": "zarr", "png": "png"}.get(
+            str(format).lower())
         if fmt is None:
             raise UnsupportedFormatError(
-                f"unknown output format {format!r}; use 'tif' (tiled BigTIFF) or 'zarr'."
+                f"unknown output format {format!r}; use 'tif' (tiled BigTIFF), 'zarr' or "
+                "'png' (2-D labels or mask)."
             )
         return fmt
-    fmt = _FORMATS.get(Path(output).suffix.lower())
+    suffix = Path(output).suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        raise UnsupportedFormatError(
+            f"{output}: JPEG is lossy and would change the predicted values; name the "
+            "output *.png, *.tif or *.zarr."
+        )
+    fmt = _FORMATS.get(suffix)
     if fmt is None:
         raise UnsupportedFormatError(
             f"cannot tell the output format of {output} from its extension; name it "
-            "*.zarr (chunked Zarr) or *.tif (tiled BigTIFF)."
+            "*.zarr (chunked Zarr), *.tif (tiled BigTIFF) or *.png (2-D labels or mask)."
         )
     return fmt
+
+
+def check_png(output, kind, spatial_ndim):
+    """Refuse what a PNG cannot hold: probabilities, or a 3-D prediction."""
+    if kind == "probabilities":
+        raise UnsupportedFormatError(
+            f"{output}: a PNG cannot hold probabilities (float32, one channel per class); "
+            "write them to *.tif or *.zarr, or write labels or a mask (--kind mask)."
+        )
+    if spatial_ndim != 2:
+        raise UnsupportedFormatError(
+            f"{output}: a PNG holds 2-D images, but this prediction is {spatial_ndim}-D; "
+            "write it to *.tif or *.zarr."
+        )
 
 
 def auto_progress(progress):
@@ -117,18 +144,9 @@ def write_zarr(result, tmp, sched, bar, attrs):
 
 
 def compute_distributed(delayeds, sched, bar):
-    from distributed import as_completed
-
-    client = sched.client
-    futures = client.compute(delayeds)
-    try:
-        for future in as_completed(futures, loop=client.loop):
-            future.result()
-            bar.update(1)
-            sched.check_cancel()
-    except BaseException:
-        client.cancel(futures)
-        raise
+    """Compute ``delayeds`` on the cluster, a bar step each; never waits forever."""
+    futures = sched.client.compute(delayeds)
+    sched.wait_futures(futures, on_done=lambda future: bar.update(1))
 
 
 def _tiles_2d(arr, tile):
@@ -171,3 +189,34 @@ def write_tiff(result, tmp, sched, bar, spatial_ndim, attrs):
         tif.write(_iter_tiff_tiles(result, spatial_ndim, sched, bar), shape=result.shape,
                   dtype=result.dtype, tile=(TIFF_TILE, TIFF_TILE), compression="zlib",
                   metadata=attrs, **extra)
+
+
+def _png_dtype(arr, output):
+    """Labels as uint8 or uint16, values unchanged (PNG stores nothing else)."""
+    for dtype in (np.uint8, np.uint16):
+        info = np.iinfo(dtype)
+        if arr.dtype == dtype or (np.issubdtype(arr.dtype, np.integer) and arr.size
+                                  and info.min <= arr.min() and arr.max() <= info.max):
+            return arr.astype(dtype, copy=False)
+    raise UnsupportedFormatError(
+        f"{output}: a PNG stores values 0 to 65535, but the labels are {arr.dtype} "
+        f"from {arr.min()} to {arr.max()}; write them to *.tif or *.zarr."
+    )
+
+
+def write_png(result, tmp, sched, bar, attrs):
+    """Compute a 2-D labels or mask ``result`` and write it as a PNG to ``tmp``."""
+    import inspect
+
+    from pixelforest.io.images import imwrite
+
+    if sched.is_distributed:
+        (arr,) = sched.compute(result)
+        bar.update(bar.total - bar.n)
+    else:
+        (arr,) = sched.compute(result, callbacks=[block_counter(bar, PREDICT_PREFIX)])
+    arr = _png_dtype(np.asarray(arr), tmp)
+    extra = {}
+    if "metadata" in inspect.signature(imwrite).parameters:  # PNG text metadata
+        extra["metadata"] = attrs
+    imwrite(tmp, arr, **extra)
