@@ -133,3 +133,48 @@ def test_write_csv_is_atomic_and_round_trips(tmp_path):
     with pytest.raises(OutputExistsError):
         write_csv(t, path, overwrite=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["objects.csv"]  # no temporary left
+
+
+# ------------------------------------------------------------------- CLI
+
+
+def test_cli_measure_writes_table_and_summary(tmp_path, capsys):
+    import tifffile
+
+    from pixelforest.cli.main import main
+
+    labels, image = two_rectangles()
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    tifffile.imwrite(tmp_path / "dapi.tif", image[..., 0])
+    tifffile.imwrite(tmp_path / "gfp.tif", image[..., 1])
+    out, summary = tmp_path / "objects.csv", tmp_path / "summary.csv"
+    code = main(["measure", str(tmp_path / "labels.tif"), str(tmp_path / "dapi.tif"),
+                 str(tmp_path / "gfp.tif"), "-o", str(out), "--summary", str(summary),
+                 "--spacing", "0.5", "0.25"])
+    assert code == 0
+    assert "2 objects" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    expected = measure(labels, image, spacing=(0.5, 0.25), channel_axis=-1,
+                       channel_names=["dapi", "gfp"])
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+    assert pd.read_csv(summary)["count"].tolist() == [2]
+    # one image: its channels are ch0, ...; existing output is kept without --overwrite
+    assert main(["measure", str(tmp_path / "labels.tif"), str(tmp_path / "dapi.tif"),
+                 "-o", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["measure", str(tmp_path / "labels.tif"), str(tmp_path / "dapi.tif"),
+                 "-o", str(out), "--overwrite"]) == 0
+    assert "mean_ch0" in pd.read_csv(out).columns
+
+
+def test_cli_measure_refuses_bad_outputs(tmp_path, capsys):
+    import tifffile
+
+    from pixelforest.cli.main import main
+
+    labels, _ = two_rectangles()
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    assert main(["measure", str(tmp_path / "labels.tif"), "-o",
+                 str(tmp_path / "table.tif")]) == 2
+    assert "csv" in capsys.readouterr().err
+    assert not (tmp_path / "table.tif").exists()

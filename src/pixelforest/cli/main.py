@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "predict",
     "info",
     "features",
+    "measure",
 )
 
 
