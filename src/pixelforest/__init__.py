@@ -13,13 +13,15 @@ Subpackages, by domain (the older flat module names, such as
                             model files (skops)
 ``pixelforest.datasets``    real sample images (DSB2018) and synthetic nuclei
 ``pixelforest.preprocess``  min-max and percentile normalization
-``pixelforest.segment``     segmentation without training: K-means, Otsu
+``pixelforest.segment``     segmentation without training: K-means, Otsu;
+                            instance labels from a probability map
 ``pixelforest.evaluate``    IoU, Dice, object matching, AP; error figures
 ``pixelforest.features``    named multiscale per-pixel features
 ``pixelforest.forest``      the default forest, split placement, compiled
                             exact inference
 ``pixelforest.classify``    :class:`PixelClassifier`, its fitted prediction
                             pipeline, simulated scribbles
+``pixelforest.objects``     measure objects (one table row each)
 ``pixelforest.scale``       out-of-core (dask) and batch prediction
 ``pixelforest.lesson``      exercise checkers for the lesson
 ``pixelforest.cli``         the ``pixelforest`` command (thin over the above)
@@ -40,6 +42,8 @@ _LAZY = {
     "normalize_percentile": "preprocess.normalize",
     "kmeans_segment": "segment.unsupervised",
     "otsu_segment": "segment.unsupervised",
+    "instances_from_probability": "segment.instances",
+    "measure": "objects.measure",
     "iou": "evaluate.metrics",
     "dice": "evaluate.metrics",
     "FeatureSpec": "features.spec",
@@ -51,7 +55,7 @@ _LAZY = {
 
 _SUBMODULES = {
     "io", "datasets", "preprocess", "segment", "evaluate", "features", "forest",
-    "classify", "scale", "lesson", "errors", "demo",
+    "classify", "objects", "scale", "lesson", "errors", "demo",
     # the flat names of earlier releases
     "normalize", "unsupervised", "metrics", "classifier", "annotate", "model_io",
     "tiled", "batch", "visualize",
