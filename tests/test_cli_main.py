@@ -17,10 +17,10 @@ from pixelforest.io.images import imread
 
 
 @pytest.fixture(scope="module")
-def sample_files(tmp_path_factory):
+def sample_files(tmp_path_factory, sample_data):
     """A real fluorescence image and its labels as TIFF files."""
     folder = tmp_path_factory.mktemp("cli")
-    image, labels = datasets.load_sample("1a75e9f15481")
+    image, labels = sample_data("1a75e9f15481")
     tifffile.imwrite(folder / "image.tif", image)
     tifffile.imwrite(folder / "labels.tif", labels)
     return folder
@@ -160,3 +160,131 @@ def test_console_script_runs_the_demo(tmp_path):
     ious = [float(r.split()[-4]) for r in rows]
     assert all(0.5 < v <= 1.0 for v in ious)
     assert any(tmp_path.glob("demo-*.png"))
+
+
+# ------------------------------------------ no tracebacks without --debug
+
+def _one_line_error(err):
+    assert err.startswith("pixelforest: error:") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+
+
+def test_truncated_compressed_tiff_is_one_line(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "z.tif", np.arange(256 * 256, dtype=np.uint16).reshape(256, 256),
+                     compression="zlib", tile=(64, 64))
+    full = (tmp_path / "z.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(full[: len(full) // 2])
+    assert main(["otsu", str(tmp_path / "cut.tif"), "-o", str(tmp_path / "o.tif")]) == 2
+    err = capsys.readouterr().err
+    _one_line_error(err)
+    assert "cut.tif" in err and "truncated" in err
+
+
+def test_corrupt_zarr_chunk_is_one_line_naming_the_chunk(tmp_path, capsys):
+    import zarr
+
+    z = zarr.create_array(store=str(tmp_path / "img.zarr"), shape=(32, 32), chunks=(16, 16),
+                          dtype="u2")
+    z[...] = 7
+    (tmp_path / "img.zarr" / "c" / "0" / "1").write_bytes(b"garbage" * 8)
+    assert main(["kmeans", str(tmp_path / "img.zarr"), "-o", str(tmp_path / "o.tif")]) == 2
+    err = capsys.readouterr().err
+    _one_line_error(err)
+    assert "chunk 'c/0/1'" in err and "img.zarr" in err
+
+
+def test_png_renamed_tif_is_one_line_with_the_fix(tmp_path, capsys):
+    from pixelforest.io.images import imwrite
+
+    imwrite(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "a.png").rename(tmp_path / "a.tif")
+    assert main(["otsu", str(tmp_path / "a.tif"), "-o", str(tmp_path / "o.tif")]) == 2
+    err = capsys.readouterr().err
+    _one_line_error(err)
+    assert "is not a TIFF file (it looks like PNG); rename it to .png" in err
+
+
+def _raising(exc):
+    def run(args):
+        raise exc
+    return run
+
+
+def test_memory_error_says_what_to_lower(monkeypatch, tmp_path, capsys):
+    import pixelforest.cli.predict
+
+    monkeypatch.setattr(pixelforest.cli.predict, "run", _raising(MemoryError()))
+    assert main(["predict", "m.skops", "in.tif", "-o", str(tmp_path / "o.tif")]) == 2
+    err = capsys.readouterr().err
+    _one_line_error(err)
+    assert "out of memory" in err and "--chunks" in err and "--workers" in err
+    with pytest.raises(MemoryError):
+        main(["predict", "m.skops", "in.tif", "-o", str(tmp_path / "o.tif"), "--debug"])
+
+
+def test_unexpected_error_is_one_line_and_debug_shows_it(monkeypatch, capsys):
+    import pixelforest.cli.features
+
+    monkeypatch.setattr(pixelforest.cli.features, "run", _raising(RuntimeError("boom\nmore")))
+    assert main(["features"]) == 2
+    err = capsys.readouterr().err
+    _one_line_error(err)
+    assert "RuntimeError: boom" in err and "--debug" in err
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["features", "--debug"])
+
+
+def test_ctrl_c_exits_130_in_one_line(monkeypatch, capsys):
+    import pixelforest.cli.features
+
+    monkeypatch.setattr(pixelforest.cli.features, "run", _raising(KeyboardInterrupt()))
+    assert main(["features"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
+
+
+def test_channel_mismatch_names_the_command_line_option(monkeypatch, tmp_path, capsys):
+    import pixelforest.cli.predict
+    from pixelforest.errors import ChannelMismatchError
+
+    error = ChannelMismatchError("image has 1 channel(s) but the model was trained on 3; "
+                                 "pass channel_axis=-1.")
+    monkeypatch.setattr(pixelforest.cli.predict, "run", _raising(error))
+    assert main(["predict", "m.skops", "in.tif", "-o", str(tmp_path / "o.tif")]) == 2
+    err = capsys.readouterr().err
+    _one_line_error(err)
+    assert "pixelforest train --channel-axis -1" in err
+
+
+def test_broken_pipe_in_process_exits_quietly(monkeypatch, capsys):
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            raise OSError("no file descriptor")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["features"]) == 0
+    monkeypatch.undo()
+    assert capsys.readouterr().err == ""
+
+
+def test_broken_pipe_like_head_exits_quietly():
+    """`pixelforest features | head -0`: the reader is gone before anything is written."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys; from pixelforest.cli.main import main; "
+                                   "sys.exit(main(['features']))"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

@@ -98,3 +98,98 @@ def test_features(capsys):
     assert main(["features", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data["presets"]) >= {"default", "small", "large"}
+
+
+# ------------------------------------------- mistakes get the right fix
+
+def _one_line_error(err):
+    assert err.startswith("pixelforest: error:") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+
+
+def _mask_files(files, value):
+    paths, _ = files
+    ref = np.asarray(__import__("pixelforest.io.images", fromlist=["imread"]).imread(paths["ref"]))
+    mask = paths["labels"].with_name(f"mask{value}.tif")
+    imwrite(mask, ((ref > 0) * value).astype(np.uint8))
+    return paths, mask
+
+
+@pytest.mark.parametrize("value", [1, 255])
+def test_mask_given_as_labels_says_what_zero_means(files, capsys, value):
+    paths, mask = _mask_files(files, value)
+    code = main(["train", str(paths["image"]), "--labels", str(mask), "-o", str(paths["model"]),
+                 "--trees", "5", "--features", "small"])
+    err = capsys.readouterr().err
+    assert code == 2
+    _one_line_error(err)
+    assert "0 = unlabelled; paint background as 1 and nuclei as 2, or pass " \
+           "--labels-are-mask" in err
+    assert not paths["model"].exists()
+
+
+@pytest.mark.parametrize("value", [1, 255])
+def test_labels_are_mask_trains_background_and_foreground(files, capsys, value):
+    paths, mask = _mask_files(files, value)
+    assert main(["train", str(paths["image"]), "--labels", str(mask), "-o", str(paths["model"]),
+                 "--trees", "5", "--features", "small", "--labels-are-mask",
+                 "--reference", str(paths["ref"])]) == 0
+    out = capsys.readouterr().out
+    assert "classes: [1, 2]" in out and f"{64 * 72} labelled pixels" in out
+    assert float(out.split("IoU ")[1].split()[0]) > 0.9
+    # scribbles are not a mask
+    assert main(["train", str(paths["image"]), "--labels", str(paths["labels"]), "-o",
+                 str(paths["model"]), "--overwrite", "--labels-are-mask"]) == 2
+    err = capsys.readouterr().err
+    _one_line_error(err)
+    assert "drop --labels-are-mask" in err
+
+
+def test_rgb_label_png_says_to_save_one_channel(files, capsys):
+    paths, _ = files
+    from pixelforest.io.images import imread
+
+    scribbles = imread(paths["labels"]).astype(np.uint8)
+    rgb = paths["labels"].with_name("labels-rgb.png")
+    imwrite(rgb, np.stack([scribbles * 100] * 3, axis=-1))
+    code = main(["train", str(paths["image"]), "--labels", str(rgb), "-o", str(paths["model"])])
+    err = capsys.readouterr().err
+    assert code == 2
+    _one_line_error(err)
+    assert "single-channel image" in err and "napari" in err
+
+
+def test_rgb_image_without_channel_axis_says_to_pass_it(files, capsys):
+    paths, image = files
+    rgb = paths["image"].with_name("rgb.png")
+    imwrite(rgb, np.stack([image] * 3, axis=-1))
+    args = ["train", str(rgb), "--labels", str(paths["labels"]), "-o", str(paths["model"]),
+            "--trees", "5", "--features", "small"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    _one_line_error(err)
+    assert "looks like an RGB image" in err and "pass --channel-axis -1" in err
+    assert main(args + ["--channel-axis", "-1"]) == 0
+    assert "3 channel(s)" in capsys.readouterr().out
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "the message comes from classify/pipeline.py and predict's batch report (other "
+    "owners): it must name the command-line fix, 'pixelforest train --channel-axis -1' "
+    "or 'without --channel-axis'"))
+@pytest.mark.parametrize("rgb_model", [True, False])
+def test_predict_channel_mismatch_names_the_option(files, capsys, tmp_path, rgb_model):
+    paths, image = files
+    rgb = paths["image"].with_name("rgb.png")
+    imwrite(rgb, np.stack([image] * 3, axis=-1))
+    train_on, predict_on = (rgb, paths["image"]) if rgb_model else (paths["image"], rgb)
+    extra = ["--channel-axis", "-1"] if rgb_model else []
+    assert main(["train", str(train_on), "--labels", str(paths["labels"]), "-o",
+                 str(paths["model"]), "--trees", "5", "--features", "small", *extra]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(paths["model"]), str(predict_on), "-o",
+                 str(tmp_path / "out.tif")]) != 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "Traceback" not in text
+    assert "channel" in text and "--channel-axis" in text

@@ -1,5 +1,6 @@
 import os
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -464,3 +465,125 @@ def test_nan_is_written_as_is(tmp_path):
     for suffix in (".tif", ".zarr"):
         imwrite(tmp_path / f"n{suffix}", data)
         np.testing.assert_array_equal(imread(tmp_path / f"n{suffix}"), data)
+
+
+# ------------------------------------------------- broken data, named (issue 10)
+
+@pytest.mark.parametrize("reader", [imread, lambda p: imread_lazy(p).compute()])
+def test_truncated_compressed_tiff_names_the_file(tmp_path, reader):
+    # a zlib stream cut short: tifffile lets zlib.error escape
+    tifffile.imwrite(tmp_path / "z.tif", _random((256, 256), np.uint16),
+                     compression="zlib", tile=(64, 64))
+    full = (tmp_path / "z.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(full[: len(full) // 2])
+    with pytest.raises(CorruptFileError, match=r"cut\.tif.*truncated"):
+        reader(tmp_path / "cut.tif")
+
+
+@pytest.mark.parametrize("reader", [imread, imread_lazy, lambda p: io.read_metadata(p)])
+def test_png_renamed_tif_says_what_it_is(tmp_path, reader):
+    imwrite(tmp_path / "a.png", _random((16, 16), np.uint8))
+    os.rename(tmp_path / "a.png", tmp_path / "a.tif")
+    with pytest.raises(CorruptFileError) as info:
+        reader(tmp_path / "a.tif")
+    assert str(info.value) == (f"{tmp_path / 'a.tif'} is not a TIFF file (it looks like "
+                               "PNG); rename it to .png.")
+
+
+def _zarr_with_chunks(path, zarr_format):
+    data = _random((64, 64), np.uint16) | 1  # no chunk equals the fill value
+    z = zarr.create_array(store=str(path), shape=data.shape, chunks=(16, 16),
+                          dtype=data.dtype, zarr_format=zarr_format)
+    z[...] = data
+    files = sorted(p for p in path.rglob("*") if p.is_file()
+                   and p.name not in ("zarr.json", ".zarray", ".zattrs", ".zgroup"))
+    assert len(files) == 16
+    return data, files
+
+
+@pytest.mark.parametrize("zarr_format, key", [(2, "1.2"), (3, "c/1/2")])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_corrupt_zarr_chunk_is_named(tmp_path, zarr_format, key, lazy):
+    store = tmp_path / "img.zarr"
+    _zarr_with_chunks(store, zarr_format)
+    (store / key).write_bytes(b"not compressed data" * 4)
+    with pytest.raises(CorruptFileError) as info:
+        if lazy:  # the error happens inside dask's compute, block by block
+            imread_lazy(store).sum().compute()
+        else:
+            imread(store)
+    message = str(info.value)
+    assert f"chunk '{key}'" in message and "img.zarr" in message and "copy it again" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("reader", [imread, imread_lazy])
+def test_missing_zarr_chunks_warn(tmp_path, zarr_format, reader):
+    from pixelforest.errors import MissingChunksWarning
+
+    store = tmp_path / "img.zarr"
+    data, files = _zarr_with_chunks(store, zarr_format)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a complete store: no warning
+        np.testing.assert_array_equal(np.asarray(reader(store)), data)
+    files[3].unlink()
+    with pytest.warns(MissingChunksWarning, match="1 of 16 chunks are missing"):
+        arr = np.asarray(reader(store))
+    assert (arr == 0).sum() == 16 * 16  # the lost chunk reads as the fill value
+
+
+def test_imwrite_zarr_stores_chunks_of_only_zeros(tmp_path):
+    # else a mask with empty regions would look like a store with lost chunks
+    imwrite(tmp_path / "zeros.zarr", np.zeros((64, 64), np.uint8), chunks=(16, 16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert imread(tmp_path / "zeros.zarr").sum() == 0
+
+
+# ------------------------------------------------------------------ metadata
+
+META = {"kind": "labels", "classes": [1, 2],
+        "class_names": {"1": "background", "2": "foreground"}, "foreground": 2}
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".zarr"])
+def test_metadata_round_trip(tmp_path, suffix):
+    labels = np.array([[1, 2], [2, 1]], np.uint8)
+    imwrite(tmp_path / f"a{suffix}", labels, metadata=META)
+    assert io.read_metadata(tmp_path / f"a{suffix}") == META
+    np.testing.assert_array_equal(imread(tmp_path / f"a{suffix}"), labels)
+    # the {"pixelforest": {...}} form that scale/ builds is the same
+    imwrite(tmp_path / f"b{suffix}", labels, metadata={"pixelforest": META})
+    assert io.read_metadata(tmp_path / f"b{suffix}") == META
+    imwrite(tmp_path / f"c{suffix}", labels)
+    assert io.read_metadata(tmp_path / f"c{suffix}") is None
+
+
+def test_metadata_where_other_writers_put_it(tmp_path):
+    # tifffile's own writer (what scale/writers.py uses): the shaped description
+    tifffile.imwrite(tmp_path / "t.tif", np.ones((8, 8), np.uint8), tile=(16, 16),
+                     metadata={"pixelforest": META})
+    assert io.read_metadata(tmp_path / "t.tif") == META
+    # zarr v2 array attributes
+    z = zarr.create_array(store=str(tmp_path / "v2.zarr"), shape=(8, 8), dtype="u1",
+                          zarr_format=2)
+    z.attrs["pixelforest"] = META
+    assert io.read_metadata(tmp_path / "v2.zarr") == META
+    # OME-Zarr: on the image group, above the level arrays (v2 and v3)
+    for fmt in (2, 3):
+        path = tmp_path / f"ome{fmt}.zarr"
+        _write_ome_zarr(path, np.ones((32, 32), np.uint8), zarr_format=fmt)
+        zarr.open_group(str(path), mode="r+").attrs["pixelforest"] = META
+        assert io.read_metadata(path) == META
+        assert io.read_metadata(path / "s0") == META  # a level inside the group
+    # JPEG cannot hold it: written without error, read as None
+    imwrite(tmp_path / "j.jpg", np.ones((8, 8), np.uint8), metadata=META)
+    assert io.read_metadata(tmp_path / "j.jpg") is None
+
+
+def test_metadata_must_be_json(tmp_path):
+    with pytest.raises(InvalidParameterError, match="JSON"):
+        imwrite(tmp_path / "a.tif", np.ones((4, 4), np.uint8),
+                metadata={"foreground": np.arange(2)})
+    assert not (tmp_path / "a.tif").exists()

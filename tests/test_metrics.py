@@ -378,3 +378,52 @@ def test_bad_thresholds(thresholds):
     ref = _two_objects()
     with pytest.raises(InvalidParameterError, match="threshold"):
         average_precision(ref, ref, thresholds=thresholds)
+
+
+# ------------------------------------------------ which pixels are foreground
+
+def test_prediction_foreground_from_metadata():
+    import warnings
+
+    from pixelforest.errors import SuspiciousPredictionWarning
+    from pixelforest.evaluate.metrics import prediction_foreground
+
+    labels = np.array([[1, 2, 2], [1, 1, 2]], np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = prediction_foreground(labels, metadata={"kind": "labels", "foreground": 2})
+        np.testing.assert_array_equal(got, labels == 2)
+        # --foreground overrides the metadata
+        got = prediction_foreground(labels, metadata={"kind": "labels", "foreground": 2},
+                                    foreground=1)
+        np.testing.assert_array_equal(got, labels == 1)
+        mask = (labels == 2).astype(np.uint8) * 255
+        np.testing.assert_array_equal(prediction_foreground(mask, metadata={"kind": "mask"}),
+                                      mask)
+    with pytest.raises(InvalidImageError, match="probabilities.*--kind labels"):
+        prediction_foreground(np.zeros((3, 3, 2), np.float32),
+                              metadata={"kind": "probabilities"})
+    with pytest.raises(InvalidParameterError, match="no pixel of p equals the foreground "
+                                                    r"value 3 \(its values: 1, 2\)"):
+        prediction_foreground(labels, foreground=3, name="p")
+    with pytest.warns(SuspiciousPredictionWarning, match="--foreground 2"):
+        prediction_foreground(labels)  # pixelforest labels without metadata
+
+
+def test_prediction_foreground_warns_on_intensity_images_only():
+    import warnings
+
+    from pixelforest.errors import SuspiciousPredictionWarning
+    from pixelforest.evaluate.metrics import prediction_foreground
+
+    rng = np.random.default_rng(0)
+    with pytest.warns(SuspiciousPredictionWarning, match="intensity image"):
+        prediction_foreground(rng.random((32, 32)).astype(np.float32))
+    with pytest.warns(SuspiciousPredictionWarning, match="intensity image"):
+        prediction_foreground(rng.integers(0, 4096, (32, 32)).astype(np.uint16))
+    # instance labels with many objects are a segmentation, not an intensity image
+    instances = np.kron(np.arange(1, 101).reshape(10, 10), np.ones((8, 8), int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prediction_foreground(instances)
+        prediction_foreground(np.array([[0, 1], [1, 1]], np.float32))  # a float mask

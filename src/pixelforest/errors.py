@@ -28,6 +28,8 @@ __all__ = [
     "ModelVersionWarning",
     "ClusterTimeoutError",
     "Interrupted",
+    "MissingChunksWarning",
+    "SuspiciousPredictionWarning",
 ]
 
 
@@ -135,3 +137,17 @@ class Interrupted(KeyboardInterrupt):
         self.signum = int(signum)
         self.report = report
 
+
+class MissingChunksWarning(UserWarning):
+    """A Zarr array lacks some chunks, which read as the fill value.
+
+    Legal Zarr, but usually data lost in a copy or an interrupted write.
+    """
+
+
+class SuspiciousPredictionWarning(UserWarning):
+    """A prediction given to ``evaluate`` may not mean what nonzero = foreground assumes.
+
+    For example an intensity image, or pixelforest labels (1 = background,
+    2 = foreground) in a file without pixelforest metadata.
+    """

@@ -29,10 +29,86 @@ def add_parser(subparsers):
     parser.add_argument("--trees", type=int, default=50, metavar="N",
                         help="number of trees of the random forest (default: 50)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--labels-are-mask", action="store_true",
+                        help="the label images are full masks (0 = background, 1 or 255 = "
+                             "foreground), used as 1 = background, 2 = foreground")
     parser.add_argument("--reference", nargs="+", default=None, metavar="REF",
                         help="reference mask or instance labels per IMAGE (nonzero = "
                              "foreground) to report the IoU of the trained model")
     return parser
+
+
+_FLAT_FORMATS = (".png", ".jpg", ".jpeg")  # 2-D only: a third axis is colour
+
+
+def _spatial_shape(image, channel_axis):
+    if channel_axis is None or not -image.ndim <= channel_axis < image.ndim:
+        return image.shape
+    return tuple(n for i, n in enumerate(image.shape) if i != channel_axis % image.ndim)
+
+
+def _check_pair(image, labels, image_path, label_path, channel_axis):
+    """Catch an RGB image without --channel-axis and an RGB label image, with the fix."""
+    from pathlib import Path
+
+    from pixelforest.errors import InvalidImageError, InvalidLabelsError
+
+    rgb_like = image.ndim == 3 and image.shape[-1] in (3, 4)
+    flat = Path(image_path).suffix.lower() in _FLAT_FORMATS
+    if channel_axis is None and rgb_like and (flat or labels.shape == image.shape[:-1]):
+        raise InvalidImageError(
+            f"{image_path} of shape {image.shape} looks like an RGB image, but without "
+            "--channel-axis it would be taken as a 3-D stack; pass --channel-axis -1."
+        )
+    spatial = _spatial_shape(image, channel_axis)
+    flat_labels = Path(label_path).suffix.lower() in _FLAT_FORMATS
+    if labels.ndim == len(spatial) + 1 and labels.shape[-1] in (3, 4) and (
+            flat_labels or labels.shape[:-1] == spatial):
+        raise InvalidLabelsError(
+            f"{label_path} is a colour (RGB) image of shape {labels.shape}, but labels need "
+            "one value per pixel (0 = unlabelled, 1, 2, ... = classes); save the labels as "
+            "a single-channel image (e.g. napari's Labels layer, File > Save Selected "
+            "Layer(s) as .tif), or convert it to one channel of class values."
+        )
+
+
+def _mask_to_labels(mask, path):
+    """A full 0/1 (or 0/255) mask as labels 1 = background, 2 = foreground."""
+    import numpy as np
+
+    from pixelforest.errors import InvalidLabelsError
+
+    values = set(np.unique(mask).tolist())
+    if not (values <= {0, 1} or values <= {0, 255}):
+        shown = ", ".join(str(v) for v in sorted(values)[:6])
+        raise InvalidLabelsError(
+            f"--labels-are-mask needs masks of 0 and 1 (or 0 and 255), but {path} holds "
+            f"{shown}{', ...' if len(values) > 6 else ''}; drop --labels-are-mask for "
+            "scribbles (0 = unlabelled, 1 = background, 2 = nuclei, ...)."
+        )
+    return np.where(mask > 0, 2, 1).astype(np.uint8)
+
+
+def _check_classes(labels, paths):
+    """A 0/1 mask given as labels holds one class: say what 0 means and how to fix it."""
+    import numpy as np
+
+    from pixelforest.errors import InvalidLabelsError
+
+    if not all(np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool for lab in labels):
+        return  # the classifier says how to convert float labels
+    values = set()
+    for lab in labels:
+        values |= set(np.unique(lab).tolist())
+    classes = values - {0}
+    if len(classes) == 1 and classes <= {1, 255}:
+        (value,) = classes
+        names = ", ".join(str(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+        raise InvalidLabelsError(
+            f"{names}: the labels hold only the values 0 and {value}, so one class (it "
+            "looks like a mask): 0 = unlabelled; paint background as 1 and nuclei as 2, "
+            "or pass --labels-are-mask."
+        )
 
 
 def run(args):
@@ -68,6 +144,12 @@ def run(args):
     spec = FeatureSpec.preset(args.features)
     images = [imread(p) for p in args.images]
     labels = [imread(p) for p in args.labels]
+    for image, lab, image_path, label_path in zip(images, labels, args.images, args.labels):
+        _check_pair(image, lab, image_path, label_path, args.channel_axis)
+    if args.labels_are_mask:
+        labels = [_mask_to_labels(lab, p) for lab, p in zip(labels, args.labels)]
+    else:
+        _check_classes(labels, args.labels)
     estimator = default_estimator(n_estimators=args.trees).set_params(oob_score=True)
     clf = PixelClassifier(spec, estimator, channel_axis=args.channel_axis,
                           random_state=args.seed)

@@ -14,6 +14,11 @@ Object level (instance segmentation, one integer label per object):
 - :func:`average_precision` averages ``TP / (TP + FP + FN)`` over the IoU
   thresholds 0.5, 0.55, ..., 0.95, the score of the 2018 Data Science Bowl.
 
+Which pixels of a prediction are foreground: :func:`prediction_foreground`
+reads pixelforest's output metadata (labels: the foreground class; mask:
+nonzero; probabilities: refused), and warns when nonzero = foreground looks
+wrong (an intensity image, or labels 1/2 without metadata).
+
 A binary mask (bool, or holding only 0 and 1) given where objects are
 needed is split into objects by connected components
 (:func:`skimage.measure.label` with full connectivity: 8 neighbours in 2D,
@@ -26,11 +31,17 @@ whose denominator is zero for any other reason is 0.0.
 
 import dataclasses
 import numbers
+import warnings
 
 import numpy as np
 
 from pixelforest._shared.validation import check_image, check_same_shape
-from pixelforest.errors import InvalidLabelsError, InvalidParameterError
+from pixelforest.errors import (
+    InvalidImageError,
+    InvalidLabelsError,
+    InvalidParameterError,
+    SuspiciousPredictionWarning,
+)
 
 __all__ = [
     "iou",
@@ -41,11 +52,18 @@ __all__ = [
     "ObjectMatch",
     "match_objects",
     "average_precision",
+    "prediction_foreground",
     "DSB_THRESHOLDS",
+    "MAX_PREDICTION_VALUES",
 ]
 
 #: IoU thresholds of the 2018 Data Science Bowl: 0.5, 0.55, ..., 0.95.
 DSB_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
+
+#: A prediction without metadata with more distinct values than this, that
+#: changes value between most neighbouring pixels, looks like an intensity
+#: image (instance labels change value only at object borders).
+MAX_PREDICTION_VALUES = 64
 
 
 # ----------------------------------------------------------------- helpers
@@ -600,3 +618,121 @@ def average_precision(pred_labels, ref_labels, *, thresholds=None,
     if return_thresholds:
         return ap, thresholds, scores
     return ap
+
+
+# ------------------------------------------------------ what is foreground
+
+
+def _looks_like_intensity(arr, values):
+    """Float with fractions, or many values that change between most neighbours."""
+    if np.issubdtype(arr.dtype, np.floating) and not np.array_equal(arr, np.round(arr)):
+        return True
+    if len(values) <= MAX_PREDICTION_VALUES or arr.shape[-1] < 2:
+        return False
+    changes = np.count_nonzero(arr[..., 1:] != arr[..., :-1]) / arr[..., 1:].size
+    return changes > 0.25
+
+
+def _number(value):
+    value = np.asarray(value).item()
+    return int(value) if float(value).is_integer() else value
+
+
+def prediction_foreground(prediction, *, metadata=None, foreground=None,
+                          name="prediction"):
+    """The prediction to score: which of its pixels are foreground.
+
+    Parameters
+    ----------
+    prediction : array_like
+        A predicted segmentation, 2D or 3D.
+    metadata : dict, optional
+        Its pixelforest metadata (:func:`pixelforest.io.images.read_metadata`):
+        kind ``"labels"`` means foreground = ``metadata["foreground"]``, kind
+        ``"mask"`` means nonzero, kind ``"probabilities"`` is refused.
+    foreground : int or float, optional
+        The value that means foreground; overrides ``metadata``.
+    name : str, optional
+        How the prediction is called in messages (e.g. its file name).
+
+    Returns
+    -------
+    ndarray
+        A bool mask ``prediction == foreground`` when a foreground value
+        applies; else the prediction itself (nonzero = foreground; instance
+        labels stay instances for the object scores).
+
+    Raises
+    ------
+    InvalidImageError
+        The metadata says the prediction holds probabilities.
+    InvalidParameterError
+        No pixel equals the foreground value.
+
+    Warns
+    -----
+    SuspiciousPredictionWarning
+        Without metadata or ``foreground``: the prediction looks like an
+        intensity image (float with fractions, or more than
+        :data:`MAX_PREDICTION_VALUES` values changing between most
+        neighbouring pixels), holds exactly the values 1 and 2 (pixelforest
+        labels: pass ``foreground=2``), or has no nonzero pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.array([[1, 2], [2, 1]])
+    >>> prediction_foreground(labels, metadata={"kind": "labels", "foreground": 2})
+    array([[False,  True],
+           [ True, False]])
+    >>> prediction_foreground(np.array([[0, 255], [0, 0]]), metadata={"kind": "mask"})
+    array([[  0, 255],
+           [  0,   0]])
+    """
+    arr = check_image(prediction, name=name)
+    kind = (metadata or {}).get("kind")
+    if foreground is None and kind == "probabilities":
+        raise InvalidImageError(
+            f"{name} holds class probabilities, not a segmentation; threshold it first, "
+            "or predict with --kind labels (the default) or --kind mask."
+        )
+    if foreground is None and kind == "labels" and metadata.get("foreground") is not None:
+        foreground = metadata["foreground"]
+    if foreground is not None:
+        if isinstance(foreground, bool) or not isinstance(foreground, numbers.Real):
+            raise InvalidParameterError(
+                f"foreground must be a number (a value of {name}), got {foreground!r}."
+            )
+        mask = arr == foreground
+        if not mask.any():
+            values = np.unique(arr)
+            shown = ", ".join(str(_number(v)) for v in values[:10])
+            more = ", ..." if len(values) > 10 else ""
+            raise InvalidParameterError(
+                f"no pixel of {name} equals the foreground value {_number(foreground)} "
+                f"(its values: {shown}{more}); pass --foreground with one of them."
+            )
+        return mask
+    if kind is None:
+        values = np.unique(arr)
+        if _looks_like_intensity(arr, values):
+            warnings.warn(
+                f"{name} looks like an intensity image ({arr.dtype}, {len(values)} "
+                "distinct values), not a segmentation; every nonzero pixel counts as "
+                "foreground: pass a mask or label image, or --foreground VALUE.",
+                SuspiciousPredictionWarning, stacklevel=2,
+            )
+        elif values.tolist() == [1, 2]:
+            warnings.warn(
+                f"{name} holds only the values 1 and 2, like pixelforest labels "
+                "(1 = background, 2 = foreground) without metadata, and every nonzero "
+                "pixel counts as foreground; pass --foreground 2 if 2 is the foreground.",
+                SuspiciousPredictionWarning, stacklevel=2,
+            )
+        elif not values.any():
+            warnings.warn(
+                f"{name} has no foreground pixel (all zero), so every score is 0 unless "
+                "the reference is empty too; check that it is the right file.",
+                SuspiciousPredictionWarning, stacklevel=2,
+            )
+    return arr

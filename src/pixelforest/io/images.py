@@ -5,7 +5,10 @@ Three functions cover every format pixelforest handles:
 - :func:`imread` loads a whole image into a numpy array,
 - :func:`imread_lazy` returns a :class:`dask.array.Array` that reads the
   file block by block only when computed (for images larger than memory),
-- :func:`imwrite` writes an array atomically (temporary file, then rename).
+- :func:`imwrite` writes an array atomically (temporary file, then rename),
+- :func:`read_metadata` returns the ``"pixelforest"`` metadata of a file
+  (what its values mean: labels, mask or probabilities, and which class is
+  the foreground), which :func:`imwrite` writes with ``metadata=``.
 
 The format is chosen from the file extension:
 
@@ -20,11 +23,19 @@ extension           read                      write
 
 Intensities are never rescaled: a uint16 image comes back as uint16 with the
 same values.
+
+Broken files raise :class:`~pixelforest.errors.CorruptFileError` naming the
+file (and, for Zarr, the chunk), also when the pixels are decoded later by
+dask; a Zarr array with missing chunks (read as the fill value) warns with
+:class:`~pixelforest.errors.MissingChunksWarning`.
 """
 
+import json
 import os
 import struct
 import threading
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +46,16 @@ from pixelforest.errors import (
     ImageFileNotFoundError,
     InvalidImageError,
     InvalidParameterError,
+    MissingChunksWarning,
     UnsupportedFormatError,
 )
 
-__all__ = ["imread", "imread_lazy", "imwrite", "READ_EXTENSIONS", "WRITE_EXTENSIONS"]
+__all__ = ["imread", "imread_lazy", "imwrite", "read_metadata", "METADATA_KEY",
+           "READ_EXTENSIONS", "WRITE_EXTENSIONS"]
+
+#: The key of pixelforest's metadata: in a TIFF's ImageDescription JSON, in
+#: Zarr attributes and in a PNG text chunk.
+METADATA_KEY = "pixelforest"
 
 #: Extensions :func:`imread` and :func:`imread_lazy` understand.
 READ_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
@@ -56,6 +73,20 @@ _ZARR_METADATA = ("zarr.json", ".zarray", ".zgroup")
 #: offsets are 32-bit; the margin leaves room for tags and metadata).
 _BIGTIFF_THRESHOLD = 2**32 - 2**25
 _JPEG_QUALITY = 95
+#: What decoders raise on broken data: tifffile (ValueError, struct.error,
+#: zlib.error, ...), numcodecs and imagecodecs (RuntimeError), zarr (KeyError).
+_DECODE_ERRORS = (ValueError, OSError, IndexError, KeyError, EOFError, struct.error,
+                  zlib.error, RuntimeError, NotImplementedError)
+#: File signatures, to say what a file really is when its extension lies.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG", ".png"),
+    (b"\xff\xd8\xff", "JPEG", ".jpg"),
+    (b"II*\x00", "TIFF", ".tif"), (b"MM\x00*", "TIFF", ".tif"),
+    (b"II+\x00", "TIFF", ".tif"), (b"MM\x00+", "TIFF", ".tif"),
+    (b"GIF8", "GIF", ".gif"),
+    (b"BM", "BMP", ".bmp"),
+    (b"PK\x03\x04", "a zip archive", ".zip"),
+)
 
 
 # --------------------------------------------------------------------------
@@ -139,10 +170,30 @@ def _check_writable(array):
 # --------------------------------------------------------------------------
 
 def _corrupt(path, exc, what):
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return CorruptFileError(
-        f"{path} could not be read as {what} ({exc}); the file may be truncated "
+        f"{path} could not be read as {what} ({detail}); the file may be truncated "
         "(an interrupted copy or download) or corrupt: copy it again."
     )
+
+
+def _check_signature(path, fmt):
+    """Refuse a file whose first bytes say it is another format than its extension."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        raise _corrupt(path, exc, fmt.upper()) from exc
+    for magic, name, suffix in _SIGNATURES:
+        if head.startswith(magic):
+            if name.lower() == fmt:
+                return
+            readable = suffix in READ_EXTENSIONS
+            fix = (f"rename it to {suffix}" if readable else
+                   "convert it to TIFF or PNG (e.g. with Fiji) first")
+            raise CorruptFileError(
+                f"{path} is not a {fmt.upper()} file (it looks like {name}); {fix}."
+            )
 
 
 def _read_tiff(path, level):
@@ -157,7 +208,7 @@ def _read_tiff(path, level):
             return series.levels[level].asarray()
     except InvalidParameterError:
         raise
-    except (ValueError, OSError, IndexError, KeyError, struct.error) as exc:
+    except _DECODE_ERRORS as exc:
         raise _corrupt(path, exc, "TIFF") from exc
 
 
@@ -166,7 +217,7 @@ def _read_pillow(path, fmt):
 
     try:
         arr = iio.imread(path, plugin="pillow", extension=path.suffix.lower())
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (*_DECODE_ERRORS, SyntaxError) as exc:
         raise _corrupt(path, exc, fmt.upper()) from exc
     if arr.ndim == 3 and arr.shape[-1] in (2, 4):  # LA or RGBA: drop alpha
         arr = arr[..., :-1]
@@ -226,6 +277,98 @@ def _zarr_node(path, level):
     )
 
 
+def _chunk_file(path, array, coords):
+    """The file (under the store ``path``) that holds chunk ``coords`` of ``array``."""
+    key = array.metadata.encode_chunk_key(tuple(int(c) for c in coords))
+    inner = (array.path or "").strip("/")
+    return Path(path) / inner / key if inner else Path(path) / key
+
+
+def _corrupt_chunk(path, array, region, exc):
+    """The error for a failed read of ``region``: find the chunk that fails and name it."""
+    import itertools
+
+    chunks = array.chunks
+    ranges = []
+    for sl, n, c in zip(region, array.shape, chunks):
+        start, stop, _ = sl.indices(n)
+        ranges.append(range(start // c, max(start, stop - 1) // c + 1))
+    bad = None
+    for coords in itertools.product(*ranges):
+        piece = tuple(slice(i * c, min((i + 1) * c, n))
+                      for i, c, n in zip(coords, chunks, array.shape))
+        try:
+            array[piece]
+        except _DECODE_ERRORS as chunk_exc:
+            bad, exc = coords, chunk_exc
+            break
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    name = f"array {array.path!r} of {path}" if array.path else f"Zarr array {path}"
+    if bad is None:  # pragma: no cover - the region failed but no single chunk did
+        where = f"region {tuple((s.start, s.stop) for s in region)}"
+    else:
+        where = f"chunk {array.metadata.encode_chunk_key(bad)!r} ({_chunk_file(path, array, bad)})"
+    return CorruptFileError(
+        f"{where} of the {name} cannot be decoded ({type(exc).__name__}: {detail}); the "
+        "store is damaged: copy it again (or delete that chunk file to read it as the "
+        "fill value)."
+    )
+
+
+def _read_zarr(path, array, region=None):
+    """Read ``region`` (default: everything) of a Zarr array; a broken chunk is named."""
+    region = tuple(slice(0, n) for n in array.shape) if region is None else region
+    try:
+        return np.asarray(array[region])
+    except _DECODE_ERRORS as exc:
+        raise _corrupt_chunk(path, array, region, exc) from exc
+
+
+def _warn_missing_chunks(path, array, stacklevel=3):
+    """Warn when chunks of ``array`` are absent from the store (they read as the fill value)."""
+    try:
+        total, present = int(array.nchunks), int(array.nchunks_initialized)
+    except (AttributeError, NotImplementedError, TypeError):  # pragma: no cover - a store
+        return                                                   # that cannot list keys
+    if present >= total:
+        return
+    name = f"array {array.path!r} of {path}" if array.path else str(path)
+    fill = array.fill_value
+    fill = fill.item() if hasattr(fill, "item") else fill
+    warnings.warn(
+        f"{name}: {total - present} of {total} chunks are missing and read as the fill "
+        f"value {fill!r}; if the store was copied or written incompletely, "
+        "copy it again (stores written with zarr's write_empty_chunks=False omit chunks "
+        "holding only the fill value, which is harmless).",
+        MissingChunksWarning, stacklevel=stacklevel,
+    )
+
+
+class _ZarrBlocks:
+    """Array-like over a Zarr array for dask: a chunk that cannot be decoded is named.
+
+    Picklable (zarr arrays are), so a dask graph built on it also runs on
+    dask.distributed.
+    """
+
+    def __init__(self, path, array):
+        self.path = str(path)
+        self.array = array
+        self.shape, self.dtype, self.chunks = array.shape, array.dtype, array.chunks
+        self.ndim = len(self.shape)
+
+    def __dask_tokenize__(self):
+        stat = os.stat(self.path)
+        return (type(self).__name__, self.path, self.array.path, self.shape,
+                str(self.dtype), stat.st_mtime_ns)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if len(key) < self.ndim:
+            key = key + (slice(None),) * (self.ndim - len(key))
+        return _read_zarr(self.path, self.array, key)
+
+
 def _to_gray(arr, path):
     if arr.ndim >= 3 and arr.shape[-1] == 3:
         if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
@@ -274,11 +417,17 @@ def imread(path, *, as_gray=False, level=0):
     UnsupportedFormatError
         The extension is not one of :data:`READ_EXTENSIONS`.
     CorruptFileError
-        The file is truncated or not what its extension says.
+        The file is truncated, corrupt (for Zarr: the chunk is named) or not
+        what its extension says.
     InvalidImageError
         ``as_gray=True`` on a colour image.
     InvalidParameterError
         ``level`` is not an existing resolution level.
+
+    Warns
+    -----
+    MissingChunksWarning
+        A Zarr array lacks chunks, which read as the fill value.
 
     Examples
     --------
@@ -293,11 +442,14 @@ def imread(path, *, as_gray=False, level=0):
     path = _existing(path)
     fmt = _read_format(path)
     level = _check_level(level)
+    if fmt != "zarr":
+        _check_signature(path, fmt)
     if fmt == "tiff":
         arr = _read_tiff(path, level)
     elif fmt == "zarr":
         node = _zarr_node(path, level)
-        arr = np.asarray(node[...])
+        _warn_missing_chunks(path, node)
+        arr = _read_zarr(path, node)
     else:
         if level != 0:
             raise InvalidParameterError(_level_message(path, level, 1))
@@ -341,7 +493,7 @@ class _TiffBlocks:
             if not isinstance(z, zarr.Array):  # multi-level store: pick the level
                 z = z[str(level)]
             self.shape, self.dtype, self.chunks = z.shape, z.dtype, z.chunks
-        except (ValueError, OSError, KeyError, NotImplementedError, struct.error) as exc:
+        except _DECODE_ERRORS as exc:
             # a truncated TIFF may parse as an image with no data at all
             raise _corrupt(path, exc, "TIFF") from exc
         finally:
@@ -376,7 +528,7 @@ class _TiffBlocks:
     def __getitem__(self, key):
         try:
             return self._open()[key]
-        except (ValueError, OSError, KeyError, struct.error) as exc:
+        except _DECODE_ERRORS as exc:
             raise _corrupt(self.path, exc, "TIFF") from exc
 
     def close(self):
@@ -422,7 +574,14 @@ def imread_lazy(path, *, level=0, chunks=None):
     Raises
     ------
     ImageFileNotFoundError, UnsupportedFormatError, CorruptFileError, InvalidParameterError
-        As :func:`imread`.
+        As :func:`imread`.  A block that cannot be decoded raises
+        :class:`~pixelforest.errors.CorruptFileError` when it is computed,
+        naming the file (for Zarr: the array and the chunk key).
+
+    Warns
+    -----
+    MissingChunksWarning
+        A Zarr array lacks chunks, which read as the fill value.
 
     Examples
     --------
@@ -440,7 +599,13 @@ def imread_lazy(path, *, level=0, chunks=None):
     level = _check_level(level)
     if fmt == "zarr":
         node = _zarr_node(path, level)
-        return da.from_zarr(node, chunks=chunks if chunks is not None else node.chunks)
+        _warn_missing_chunks(path, node)
+        blocks = _ZarrBlocks(path, node)
+        meta = np.empty((0,) * blocks.ndim, dtype=blocks.dtype)
+        return da.from_array(blocks, chunks=chunks if chunks is not None else node.chunks,
+                             asarray=True, fancy=False, lock=False, meta=meta,
+                             name=f"imread-zarr-{da.core.tokenize(blocks)}")
+    _check_signature(path, fmt)
     if fmt == "tiff":
         blocks = _TiffBlocks(path, level)
         meta = np.empty((0,) * blocks.ndim, dtype=blocks.dtype)
@@ -454,7 +619,7 @@ def imread_lazy(path, *, level=0, chunks=None):
 
     try:
         props = iio.improps(path, plugin="pillow", extension=path.suffix.lower())
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (*_DECODE_ERRORS, SyntaxError) as exc:
         raise _corrupt(path, exc, fmt.upper()) from exc
     shape = props.shape
     if len(shape) == 3 and shape[-1] in (2, 4):  # alpha is dropped on reading
@@ -467,20 +632,167 @@ def imread_lazy(path, *, level=0, chunks=None):
 
 
 # --------------------------------------------------------------------------
+# metadata
+# --------------------------------------------------------------------------
+
+def _unwrap_metadata(metadata):
+    """The inner dict of ``metadata`` (``{...}`` or ``{"pixelforest": {...}}``), checked."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise InvalidParameterError(
+            f"metadata must be a dict (e.g. {{'kind': 'labels', 'foreground': 2}}), got "
+            f"{type(metadata).__name__}."
+        )
+    if set(metadata) == {METADATA_KEY} and isinstance(metadata[METADATA_KEY], dict):
+        metadata = metadata[METADATA_KEY]
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"metadata must hold only JSON values (str, int, float, bool, None, lists, "
+            f"dicts with str keys): {exc}; convert numpy values with .item() or .tolist()."
+        ) from exc
+    return dict(metadata)
+
+
+def _found(value):
+    return dict(value) if isinstance(value, dict) else None
+
+
+def _tiff_metadata(path):
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            for meta in tif.shaped_metadata or ():
+                if isinstance(meta, dict) and METADATA_KEY in meta:
+                    return _found(meta[METADATA_KEY])
+            description = tif.pages.first.description if tif.pages else ""
+    except _DECODE_ERRORS as exc:
+        raise _corrupt(path, exc, "TIFF") from exc
+    try:  # a JSON description tifffile did not take as shaped
+        meta = json.loads(description)
+    except ValueError:
+        return None
+    return _found(meta.get(METADATA_KEY)) if isinstance(meta, dict) else None
+
+
+def _png_metadata(path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            text = dict(getattr(img, "text", None) or img.info)
+    except (*_DECODE_ERRORS, UnidentifiedImageError, SyntaxError) as exc:
+        raise _corrupt(path, exc, "PNG") from exc
+    try:
+        return _found(json.loads(text.get(METADATA_KEY, "")))
+    except (TypeError, ValueError):
+        return None
+
+
+def _zarr_metadata(path):
+    import zarr
+
+    node = _zarr_node(path, 0)  # checks the store; the array that imread reads
+    if METADATA_KEY in node.attrs:
+        return _found(node.attrs[METADATA_KEY])
+    # else the groups above it, up to the store root (OME-Zarr, bioformats2raw)
+    root = zarr.open(store=str(path), mode="r")
+    parts = [p for p in (node.path or "").split("/") if p]
+    root_parts = [p for p in (root.path or "").split("/") if p]
+    for depth in range(len(parts) - 1, len(root_parts) - 1, -1):
+        inner = "/".join(parts[len(root_parts):depth])
+        group = root[inner] if inner else root
+        attrs = group.attrs
+        if METADATA_KEY in attrs:
+            return _found(attrs[METADATA_KEY])
+        ome = attrs.get("ome")
+        if isinstance(ome, dict) and METADATA_KEY in ome:
+            return _found(ome[METADATA_KEY])
+    # a path inside a store (store.zarr/0): the groups of the folders above it
+    for parent in Path(path).parents:
+        if not any((parent / m).exists() for m in _ZARR_METADATA):
+            break
+        try:
+            group = zarr.open_group(store=str(parent), mode="r")
+        except (FileNotFoundError, ValueError, KeyError, OSError, TypeError):
+            break
+        if METADATA_KEY in group.attrs:
+            return _found(group.attrs[METADATA_KEY])
+    return None
+
+
+def read_metadata(path):
+    """Return the ``"pixelforest"`` metadata of an image file, or None.
+
+    pixelforest's outputs say what their values mean: the kind of output
+    (``"labels"``, ``"mask"`` or ``"probabilities"``), the class values and
+    names, and which class is the foreground.  :func:`imwrite` writes it with
+    ``metadata=``; ``pixelforest evaluate`` reads it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TIFF (the JSON ImageDescription that tifffile writes for
+        ``metadata={"pixelforest": {...}}``), a PNG (its ``pixelforest``
+        text chunk) or a Zarr store (the array's attribute ``"pixelforest"``,
+        or that of a group holding it, as in OME-Zarr; Zarr v2 and v3).
+
+    Returns
+    -------
+    metadata : dict or None
+        For example ``{"kind": "labels", "classes": [1, 2], "class_names":
+        {"1": "background", "2": "foreground"}, "foreground": 2}``; None when
+        the file has none (JPEG never has: it cannot hold it).
+
+    Raises
+    ------
+    ImageFileNotFoundError, UnsupportedFormatError, CorruptFileError
+        As :func:`imread`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "labels.tif"
+    >>> imwrite(out, np.array([[1, 2], [2, 1]], np.uint8),
+    ...         metadata={"kind": "labels", "classes": [1, 2], "foreground": 2})
+    >>> read_metadata(out)
+    {'kind': 'labels', 'classes': [1, 2], 'foreground': 2}
+    >>> imwrite(out, np.array([[1, 2], [2, 1]], np.uint8))
+    >>> read_metadata(out) is None
+    True
+    """
+    path = _existing(path)
+    fmt = _read_format(path)
+    if fmt == "zarr":
+        return _zarr_metadata(path)
+    _check_signature(path, fmt)
+    if fmt == "tiff":
+        return _tiff_metadata(path)
+    if fmt == "png":
+        return _png_metadata(path)
+    return None
+
+
+# --------------------------------------------------------------------------
 # writing
 # --------------------------------------------------------------------------
 
-def _write_tiff(tmp, arr, compression):
+def _write_tiff(tmp, arr, compression, metadata):
     import tifffile
 
     data = np.asarray(arr)
     rgb = data.ndim >= 3 and data.shape[-1] in (3, 4) and data.dtype in (np.uint8, np.uint16)
+    extra = {} if metadata is None else {"metadata": {METADATA_KEY: metadata}}
     try:
         tifffile.imwrite(
             tmp, data,
             photometric="rgb" if rgb else "minisblack",
             bigtiff=data.nbytes > _BIGTIFF_THRESHOLD,
             compression=compression,
+            **extra,
         )
     except (ValueError, KeyError, ImportError, NotImplementedError) as exc:
         if compression is None:
@@ -507,13 +819,16 @@ def _zarr_compressors(compression):
     return choices[compression]()
 
 
-def _write_zarr(tmp, arr, chunks, compression):
+def _write_zarr(tmp, arr, chunks, compression, metadata):
     import zarr
 
     z = zarr.create_array(
         store=str(tmp), shape=arr.shape, dtype=arr.dtype,
         chunks="auto" if chunks is None else chunks,
         compressors=_zarr_compressors(compression),
+        attributes=None if metadata is None else {METADATA_KEY: metadata},
+        # every chunk is stored, so that a missing one always means lost data
+        config={"write_empty_chunks": True},
     )
     if _is_dask(arr):
         import dask.array as da
@@ -523,7 +838,7 @@ def _write_zarr(tmp, arr, chunks, compression):
         z[...] = arr
 
 
-def _write_pillow(tmp, arr, fmt, path):
+def _write_pillow(tmp, arr, fmt, path, metadata):
     import imageio.v3 as iio
 
     data = np.asarray(arr)
@@ -543,10 +858,16 @@ def _write_pillow(tmp, arr, fmt, path):
             "explicitly (pixelforest never rescales intensities for you)."
         )
     kwargs = {"quality": _JPEG_QUALITY} if fmt == "jpeg" else {}
+    if fmt == "png" and metadata is not None:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_itxt(METADATA_KEY, json.dumps(metadata))
+        kwargs["pnginfo"] = info
     iio.imwrite(tmp, data, plugin="pillow", extension=path.suffix.lower(), **kwargs)
 
 
-def imwrite(path, array, *, overwrite=True, chunks=None, compression=None):
+def imwrite(path, array, *, overwrite=True, chunks=None, compression=None, metadata=None):
     """Write an image atomically: to a temporary file, then renamed into place.
 
     If anything fails (bad input, full disk, Ctrl-C), ``path`` is left as it
@@ -571,6 +892,14 @@ def imwrite(path, array, *, overwrite=True, chunks=None, compression=None):
         need imagecodecs); default uncompressed.  Zarr: ``"zstd"``,
         ``"blosc"``, ``"gzip"`` or ``"none"``; default zarr's (zstd).  Not
         used for PNG (always lossless) or JPEG (quality 95).
+    metadata : dict, optional
+        pixelforest's metadata, saying what the values mean (e.g.
+        ``{"kind": "labels", "classes": [1, 2], "foreground": 2}``; a dict
+        ``{"pixelforest": {...}}`` is taken as its inner dict), JSON values
+        only.  Stored under the key ``"pixelforest"``: in the TIFF's JSON
+        ImageDescription, the Zarr array's attributes or a PNG text chunk;
+        JPEG cannot hold it, and it is silently left out.  Read it back with
+        :func:`read_metadata`.
 
     Notes
     -----
@@ -584,6 +913,8 @@ def imwrite(path, array, *, overwrite=True, chunks=None, compression=None):
     ------
     InvalidImageError
         The array is 1-D, empty, not numeric, or not storable in the format.
+    InvalidParameterError
+        ``metadata`` is not a dict of JSON values.
     UnsupportedFormatError
         Unknown extension or compression, or ``chunks`` for a non-Zarr file.
     OutputExistsError
@@ -602,6 +933,7 @@ def imwrite(path, array, *, overwrite=True, chunks=None, compression=None):
     path = Path(path)
     fmt = _write_format(path)
     arr = _check_writable(array)
+    metadata = _unwrap_metadata(metadata)
     if chunks is not None and fmt != "zarr":
         raise UnsupportedFormatError(
             f"chunks applies to Zarr outputs only, not to {path.suffix}; drop it or "
@@ -614,8 +946,8 @@ def imwrite(path, array, *, overwrite=True, chunks=None, compression=None):
         )
     with atomic_output(path, overwrite=overwrite) as tmp:
         if fmt == "tiff":
-            _write_tiff(tmp, arr, compression)
+            _write_tiff(tmp, arr, compression, metadata)
         elif fmt == "zarr":
-            _write_zarr(tmp, arr, chunks, compression)
+            _write_zarr(tmp, arr, chunks, compression, metadata)
         else:
-            _write_pillow(tmp, arr, fmt, path)
+            _write_pillow(tmp, arr, fmt, path, metadata)
