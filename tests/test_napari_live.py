@@ -188,3 +188,25 @@ def test_plan_regions_cover_3d_once():
 def test_uncertainty_of_three_classes():
     proba = np.array([[0.5, 0.3, 0.2], [0.34, 0.33, 0.33]], np.float32)
     np.testing.assert_allclose(uncertainty(proba), [0.8, 0.99], rtol=1e-6)
+
+
+def test_stroke_scores_leave_one_stroke_out(nuclei):
+    image, labels, _ = nuclei
+    scribbles = np.zeros(labels.shape, np.uint8)
+    scribbles[2:4, 5:100] = 1
+    scribbles[90:92, 5:100] = 1
+    for k in (1, 2, 3):
+        ys, xs = np.nonzero(labels == k)
+        scribbles[ys[len(ys) // 2], xs[len(xs) // 2]] = 2
+    trainer = LiveTrainer(PixelClassifier(SPEC))
+    data = [("a", image, scribbles)]
+    scores = trainer.stroke_scores(data)
+    assert scores["strokes"] == 5 and scores["skipped"] == 0
+    assert set(scores["per_class"]) == {1, 2}
+    assert 0.5 <= scores["mean"] <= 1.0
+    # the held-out fits leave the live model exact
+    clf = trainer.fit(data)
+    _same_model(clf, PixelClassifier(SPEC).fit(image, scribbles), image)
+    lone = np.zeros_like(scribbles)
+    lone[2:4, 5:100], lone[50, 50] = 1, 2
+    assert trainer.stroke_scores([("a", image, lone)])["skipped"] == 2

@@ -364,3 +364,23 @@ def test_screenshot_on_a_real_sample(make_napari_viewer, qtbot):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shot = viewer.screenshot(str(SCREENSHOT), canvas_only=False)
     assert shot.shape[0] > 400 and shot.shape[1] > 800
+
+
+def test_stroke_scores_and_where_to_paint_next(make_napari_viewer, qtbot, small):
+    image, _, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    widget.update(wait=True)
+    scores = widget.stroke_scores(wait=True)
+    assert scores["strokes"] == len(_strokes(scribbles)) - scores["skipped"] > 0
+    assert 0 <= scores["mean"] <= 1
+    point = widget.go_to_uncertain()
+    from scipy import ndimage as ndi
+
+    window = ndi.uniform_filter(widget.uncertainty_layer.data, size=32, mode="constant")
+    assert window[point] == window.max()   # the whole image is in view
+    assert np.allclose(viewer.layers["paint next"].data[0], point)
+    assert viewer.layers.selection.active is widget.scribbles_layer

@@ -187,6 +187,7 @@ class PixelClassifierWidget(QWidget):
         self.class_names = {1: "background", 2: "foreground"}
         self.last_timings = {}
         self.last_error = None
+        self.last_stroke_scores = None
         self._sets = {}          # id(image layer) -> _LayerSet
         self._current = None     # the _LayerSet shown
         self._gen = 0
@@ -283,6 +284,22 @@ class PixelClassifierWidget(QWidget):
         self._importances.setWordWrap(True)
         self._importances.setToolTip("Feature importances of the forest (impurity decrease)")
         layout.addWidget(self._importances)
+
+        row = QHBoxLayout()
+        self._cv_button = QPushButton("Score strokes")
+        self._cv_button.setToolTip(
+            "Leave-one-stroke-out accuracy: each stroke predicted by a model trained "
+            "without it (in the background)")
+        self._cv_button.clicked.connect(lambda: self.stroke_scores(wait=False))
+        row.addWidget(self._cv_button)
+        self._next_button = QPushButton("Where should I paint next?")
+        self._next_button.setToolTip("Move the view to the most uncertain region in view")
+        self._next_button.clicked.connect(lambda: self.go_to_uncertain())
+        row.addWidget(self._next_button)
+        layout.addLayout(row)
+        self._cv_label = QLabel("")
+        self._cv_label.setWordWrap(True)
+        layout.addWidget(self._cv_label)
 
         row = QHBoxLayout()
         for text, slot in (("Save model...", self._ask_save_model),
@@ -754,6 +771,8 @@ class PixelClassifierWidget(QWidget):
             self._flush_refresh()
             self.last_timings["whole"] = msg[3]
             self._finish(lset)
+        elif kind == "cv":
+            self._show_stroke_scores(msg[2])
         elif kind == "error":
             self.last_error = msg[2]
             self._progress.setValue(0)
@@ -845,6 +864,98 @@ class PixelClassifierWidget(QWidget):
         self._scores.setText("" if scores is None else
                              f"vs {self.reference_layer().name}: IoU {scores['iou']:.3f}, "
                              f"Dice {scores['dice']:.3f}")
+
+    def stroke_scores(self, wait=False):
+        """Leave-one-stroke-out accuracy of the scribbles (see :meth:`LiveTrainer.stroke_scores`).
+
+        Parameters
+        ----------
+        wait : bool, optional
+            True: compute here and return the scores; False: in a
+            background thread (a new stroke cancels it), shown in the
+            widget when done.
+
+        Returns
+        -------
+        scores : dict or None
+            With ``wait=True``; also kept as :attr:`last_stroke_scores`.
+        """
+        data = self._train_list()
+        if not wait:
+            gen = self._gen
+            post = self._bridge.message.emit
+
+            def run():
+                try:
+                    post(("cv", gen, self._trainer.stroke_scores(
+                        data, cancelled=lambda: self._gen != gen)))
+                except Cancelled:
+                    pass
+                except Exception as exc:  # shown in the widget
+                    post(("error", gen, exc))
+
+            self._cv_label.setText("scoring strokes...")
+            threading.Thread(target=run, name="pixelforest-strokes", daemon=True).start()
+            return None
+        scores = self._trainer.stroke_scores(data)
+        self._show_stroke_scores(scores)
+        return scores
+
+    def _show_stroke_scores(self, scores):
+        self.last_stroke_scores = scores
+        names = ", ".join(f"{self.class_names.get(v, v)} {m:.2f}"
+                          for v, m in scores["per_class"].items())
+        self._cv_label.setText(
+            f"Leave-one-stroke-out accuracy {scores['mean']:.2f} ({names}; "
+            f"{scores['strokes']} strokes, {scores['skipped']} not scorable)")
+
+    def most_uncertain_point(self, window=32):
+        """Data coordinates of the centre of the most uncertain ``window``-pixel square in view.
+
+        Returns
+        -------
+        point : tuple of int or None
+            None before a prediction.
+        """
+        from scipy import ndimage as ndi
+
+        if self.uncertainty_layer is None or not self.model_is_fitted():
+            return None
+        where = self.visible_region()
+        unc = np.asarray(self.uncertainty_layer.data)[where]
+        unc = np.squeeze(unc, axis=tuple(i for i, s in enumerate(unc.shape)
+                                         if s == 1 and unc.ndim > 2))
+        smooth = ndi.uniform_filter(unc.astype(np.float32), size=window, mode="constant")
+        local = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+        point, k = [], 0
+        for s in where:
+            if s.stop - s.start == 1 and len(where) > 2 and len(point) < len(where) - 2:
+                point.append(s.start)
+            else:
+                point.append(s.start + int(local[k]))
+                k += 1
+        return tuple(point)
+
+    def go_to_uncertain(self):
+        """Mark the most uncertain region in view (a ``paint next`` point) and centre the view on it."""
+        point = self.most_uncertain_point()
+        if point is None:
+            self._set_status("train first: the uncertainty is not known yet.")
+            return None
+        world = self.image_layer.data_to_world(point)
+        if "paint next" in self.viewer.layers:
+            marker = self.viewer.layers["paint next"]
+            marker.data = np.array([world])
+        else:
+            marker = self.viewer.add_points(np.array([world]), name="paint next", size=40,
+                                            symbol="ring", face_color="transparent",
+                                            border_color="#ff3bd1", border_width=0.1,
+                                            metadata={_ROLE: "paint next"})
+        camera = _camera(self.viewer)
+        displayed = list(self.viewer.dims.displayed)
+        camera.center = tuple(float(world[d]) for d in displayed)
+        self.viewer.layers.selection.active = self.scribbles_layer
+        return point
 
     # -- files -----------------------------------------------------------------
     def save_model(self, path):

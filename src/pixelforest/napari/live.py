@@ -397,6 +397,70 @@ class LiveTrainer:
                              "images": len(checked)}
             return clf
 
+    # -- measured quality --------------------------------------------------
+    def stroke_scores(self, data, *, cancelled=None):
+        """Leave-one-stroke-out accuracy of the scribbles.
+
+        A stroke is a connected component of one class in one image's
+        scribbles.  For each stroke, a model is fitted on all the other
+        scribbles (as :meth:`fit` does) and its pixels are predicted; the
+        score of the stroke is the fraction predicted as its class.
+        Pixel-wise cross-validation would be inflated: the neighbours of a
+        held-out pixel, in the same stroke, have nearly its features.
+        Strokes whose removal leaves a single class are not scored.
+
+        Parameters
+        ----------
+        data : sequence of (key, image, labels)
+            As for :meth:`fit`.
+        cancelled : callable, optional
+            Checked before each stroke; raises :class:`Cancelled`.
+
+        Returns
+        -------
+        scores : dict
+            ``"mean"`` (mean over the classes of the mean stroke score of
+            each class), ``"per_class"`` ({class: mean score}), ``"strokes"``
+            (number scored) and ``"skipped"``.
+        """
+        from scipy import ndimage as ndi
+
+        data = [(key, image, np.asarray(lab)) for key, image, lab in data]
+        strokes = []
+        for pos, (_, _, lab) in enumerate(data):
+            for value in np.unique(lab[lab > 0]):
+                comp, n = ndi.label(lab == value)
+                flat = comp.ravel()
+                order = np.argsort(flat, kind="stable")
+                bounds = np.searchsorted(flat[order], np.arange(1, n + 2))
+                strokes += [(pos, int(value), np.sort(order[bounds[k]:bounds[k + 1]]))
+                            for k in range(n)]
+        per_class, skipped = {}, 0
+        for pos, value, index in strokes:
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            held = [(key, image, lab) for key, image, lab in data]
+            key, image, lab = held[pos]
+            lab = lab.copy()
+            lab.ravel()[index] = 0
+            held[pos] = (key, image, lab)
+            try:
+                clf = self.fit(held, cancelled=cancelled)
+            except InvalidLabelsError:
+                skipped += 1
+                continue
+            if value not in clf.classes_:
+                skipped += 1
+                continue
+            rows, _ = self.cache(key, image).rows_for(index, clf.spec_, resolve_n_threads(
+                clf.n_jobs))
+            pred = clf.pipeline_.labels_of(clf.pipeline_.predict_proba_rows(rows))
+            per_class.setdefault(value, []).append(float(np.mean(pred == value)))
+        means = {v: float(np.mean(s)) for v, s in sorted(per_class.items())}
+        return {"mean": float(np.mean(list(means.values()))) if means else float("nan"),
+                "per_class": means, "strokes": sum(len(s) for s in per_class.values()),
+                "skipped": skipped}
+
     # -- prediction --------------------------------------------------------
     def predict_region(self, clf, key, image, where, *, n_threads=None):
         """Labels and uncertainty of one region of an image, exact.
