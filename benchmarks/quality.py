@@ -46,10 +46,11 @@ import numpy as np
 METHODS = ("otsu", "kmeans", "skimage", "pixelforest")
 
 
-def score_image(name, seed, pf_features=None):
+def score_image(name, seed, pf_features=None, pf_params=None):
     """IoU of every method on one sample image with scribbles of ``seed``.
 
-    ``pf_features`` is passed to ``PixelClassifier`` (None: its default).
+    ``pf_features`` and ``pf_params`` (a dict) are passed to
+    ``PixelClassifier`` (None: its defaults).
     """
     from functools import partial
 
@@ -89,7 +90,8 @@ def score_image(name, seed, pf_features=None):
     del feats
 
     t = time.perf_counter()
-    clf = PixelClassifier(pf_features, channel_axis=channel_axis).fit(image, scribbles)
+    clf = PixelClassifier(pf_features, channel_axis=channel_axis, **(pf_params or {}))
+    clf = clf.fit(image, scribbles)
     scores["pixelforest"] = iou(clf.predict(image) == 2, ref)
     times["pixelforest"] = time.perf_counter() - t
     return scores, times
@@ -104,7 +106,20 @@ def main(argv=None):
     parser.add_argument("--per-image", action="store_true", help="print every image's IoU")
     parser.add_argument("--features", default=None, metavar="PRESET",
                         help="pixelforest feature preset to compare (default: its default)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a PixelClassifier parameter (repeatable), e.g. normalize='robust'")
     args = parser.parse_args(argv)
+    import ast
+
+    params = {}
+    for item in args.param:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    if params:
+        print(f"pixelforest parameters: {params}")
 
     from pixelforest.datasets import list_samples, sample_info
 
@@ -120,7 +135,7 @@ def main(argv=None):
         kind = sample_info(name)["kind"]
         per_seed = collections.defaultdict(list)
         for seed in args.seeds:
-            scores, times = score_image(name, seed, args.features)
+            scores, times = score_image(name, seed, args.features, params)
             for m in METHODS:
                 per_seed[m].append(scores[m])
                 total_time[m] += times[m]

@@ -201,6 +201,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="scribble seed (default: 0)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a PixelClassifier parameter (repeatable), e.g. normalize='robust'")
+    parser.add_argument("--trees", type=int, default=None,
+                        help="trees of the default forest (default: its default)")
+    parser.add_argument("--class-weight", default=None, choices=("balanced", "none"),
+                        help="class weighting of the default forest (default: balanced)")
     parser.add_argument("--no-skimage", action="store_true",
                         help="skip scikit-image's recipe (faster; no skimage target line)")
     parser.add_argument("--groups", nargs="+", default=None, metavar="KIND",
@@ -210,6 +214,14 @@ def main(argv=None):
     parser.add_argument("--per-image", action="store_true", help="print every prediction's IoU")
     args = parser.parse_args(argv)
     params = parse_params(args.param)
+    if args.trees is not None or args.class_weight is not None:
+        from pixelforest.forest.defaults import default_estimator
+
+        est = default_estimator(**({} if args.trees is None else {"n_estimators": args.trees}))
+        if args.class_weight is not None:
+            est.set_params(class_weight=None if args.class_weight == "none"
+                           else args.class_weight)
+        params["estimator"] = est
     methods = ("otsu", "pixelforest") if args.no_skimage else ("otsu", "skimage", "pixelforest")
 
     from pixelforest.datasets import list_samples

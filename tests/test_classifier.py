@@ -140,14 +140,14 @@ def test_training_rows_are_whole_image_features_of_labelled_pixels():
     # features are computed only on the pieces holding labels; the rows must
     # still equal the whole-image features, bit for bit
     from pixelforest.features import compute_features
-    from pixelforest.preprocess.normalize import normalize_percentile
+    from pixelforest.preprocess.normalize import normalize_robust
 
     image, labels = _blobs((90, 90), seed=4)
     s = simulate_scribbles(labels, random_state=0)
     s[:40] = 0
     s[40:45, 50:60], s[60:62, 60:70] = 1, 2
     clf = PixelClassifier(SMALL, estimator=_Recorder()).fit(image, s)
-    whole = compute_features(normalize_percentile(image, 1.0, 99.8), SMALL)
+    whole = compute_features(normalize_robust(image), SMALL)  # the default normalization
     np.testing.assert_array_equal(clf.estimator_.X_, whole[s > 0])
     np.testing.assert_array_equal(clf.estimator_.y_, s[s > 0])
 
@@ -261,12 +261,10 @@ def test_list_lengths_differ():
         _clf().fit([image, image], [labels])
 
 
-def test_compiled_forest_equals_sklearn_on_a_real_image():
+def test_compiled_forest_equals_sklearn_on_a_real_image(sample_data):
     from pixelforest import datasets
 
-    if "PIXELFOREST_DATA_DIR" not in __import__("os").environ:
-        pytest.skip("PIXELFOREST_DATA_DIR is not set")
-    image, labels = datasets.load_sample(datasets.list_samples(kind="fluorescence")[0])
+    image, labels = sample_data(datasets.list_samples(kind="fluorescence")[0])
     scribbles = simulate_scribbles(labels, random_state=0)
     clf = PixelClassifier(estimator=default_estimator(n_estimators=20)).fit(image, scribbles)
     proba = clf.predict_proba(image)
@@ -364,18 +362,15 @@ def test_default_features_include_edge_strength():
     assert clf.halo_ == (40, 40)
 
 
-def test_default_beats_otsu_on_a_real_image():
+def test_default_beats_otsu_on_a_real_image(sample_data):
     # one fluorescence image (scribble seed 0) where both parts of the default
     # matter: placing the splits in the unlabelled pixels' valley lifts it
     # above Otsu (0.848 vs 0.822), the edge features lift the midpoint
     # splits (0.737 -> 0.769)
-    from pixelforest import datasets
     from pixelforest.evaluate.metrics import iou
     from pixelforest.segment.unsupervised import otsu_segment
 
-    if "PIXELFOREST_DATA_DIR" not in __import__("os").environ:
-        pytest.skip("PIXELFOREST_DATA_DIR is not set")
-    image, labels = datasets.load_sample("942d56861fc8")
+    image, labels = sample_data("942d56861fc8")
     scribbles = simulate_scribbles(labels, random_state=0)
     ref = labels > 0
 

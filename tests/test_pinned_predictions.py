@@ -35,7 +35,10 @@ def test_models_saved_before_predict_the_same_bits(pinned, name):
 
 
 def test_default_fit_is_unchanged(pinned):
-    clf = PixelClassifier(random_state=0).fit(pinned["image"], pinned["scribbles"])
+    # the default normalization became "robust" (issue 13, measured in
+    # benchmarks/transfer.py); the default of before is pinned by name
+    clf = PixelClassifier(normalize="percentile", random_state=0).fit(pinned["image"],
+                                                                      pinned["scribbles"])
     np.testing.assert_array_equal(clf.predict_proba(pinned["image"]), pinned["default2d_proba"])
 
 
@@ -51,11 +54,12 @@ def test_split_placement_applies_to_any_forest(pinned):
     from pixelforest.forest.defaults import default_estimator
 
     image, scribbles = pinned["image"], pinned["scribbles"]
-    own = PixelClassifier(estimator=default_estimator(), random_state=0).fit(image, scribbles)
+    own = PixelClassifier(estimator=default_estimator(), normalize="percentile",
+                          random_state=0).fit(image, scribbles)
     np.testing.assert_array_equal(own.predict_proba(image), pinned["default2d_proba"])
     # the old CLI model (an explicit estimator) kept scikit-learn's midpoints
     midpoint = PixelClassifier(estimator=default_estimator(), split_placement="midpoint",
-                               random_state=0).fit(image, scribbles)
+                               normalize="percentile", random_state=0).fit(image, scribbles)
     np.testing.assert_array_equal(midpoint.predict_proba(image), pinned["cli2d_proba"])
     assert not np.array_equal(pinned["cli2d_proba"], pinned["default2d_proba"])
 

@@ -151,3 +151,8 @@ class SuspiciousPredictionWarning(UserWarning):
     For example an intensity image, or pixelforest labels (1 = background,
     2 = foreground) in a file without pixelforest metadata.
     """
+
+
+class ConstantRegionWarning(UserWarning):
+    """A large share of an image's pixels hold one extreme value (a border, missing data,
+    saturation): normalization statistics leave them out, but say so."""

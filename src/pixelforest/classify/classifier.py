@@ -1,6 +1,7 @@
 """The :class:`PixelClassifier`: learn per-pixel classes from a few scribbles.
 
-The classifier normalizes each image (per-channel percentiles by default),
+The classifier normalizes each image (per-channel background and object
+levels by default),
 computes named multiscale features (:mod:`pixelforest.features`) and trains
 a scikit-learn classifier (by default a random forest,
 :func:`~pixelforest.forest.defaults.default_estimator`) on the labelled
@@ -114,10 +115,20 @@ class PixelClassifier(BaseEstimator):
         from ``random_state``.
     channel_axis : int or None, optional
         Axis of the images holding channels; None for single-channel images.
-    normalize : {"percentile", "minmax", None}, optional
-        Per-image, per-channel intensity normalization before features:
-        percentiles 1 and 99.8 mapped to 0 and 1 (robust to outliers), the
-        minimum and maximum, or none (raw intensities).
+    normalize : {"robust", "percentile", "minmax", None}, optional
+        Per-image, per-channel intensity normalization before features.
+        ``"robust"`` maps the median of the background and the median of
+        the objects (the two classes of Otsu's threshold, leaving out the
+        pixels at the channel's minimum and maximum, so that a border, a
+        block of missing data or saturated pixels do not move them) to 0
+        and 1 and clips to [-1, 2]
+        (:func:`~pixelforest.preprocess.normalize.normalize_robust`): images
+        of one experiment come out alike, so a model trained on a few
+        transfers to the others.  ``"percentile"`` maps percentiles 1 and
+        99.8 to 0 and 1 (the default of models made before ``"robust"``;
+        their files keep it), ``"minmax"`` the minimum and maximum, None
+        keeps raw intensities.  The measurements that chose the default are
+        in ``benchmarks/README.md``.
     split_placement : {"valley", "midpoint"}, optional
         Where the splits of a forest estimator (random forest or extra
         trees, the default or your own) sit inside the gap the labelled
@@ -177,7 +188,7 @@ class PixelClassifier(BaseEstimator):
     """
 
     def __init__(self, features=None, estimator=None, *, channel_axis=None,
-                 normalize="percentile", split_placement="valley", n_jobs=None,
+                 normalize="robust", split_placement="valley", n_jobs=None,
                  random_state=0):
         self.features = features
         self.estimator = estimator

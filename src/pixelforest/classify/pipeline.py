@@ -39,12 +39,24 @@ from pixelforest._shared.threads import limit_blas_threads, resolve_n_threads, r
 from pixelforest._shared.validation import check_channel_axis, check_image, to_channel_last
 from pixelforest.errors import ChannelMismatchError, InvalidImageError, NotFittedError
 from pixelforest.features.compute import check_fits_halo, features_of_block
-from pixelforest.preprocess.normalize import bounds_channel_last, stretch_channel_last
+from pixelforest.preprocess.normalize import (
+    ROBUST_CLIP,
+    bounds_channel_last,
+    robust_bounds_channel_last,
+    stretch_channel_last,
+)
 
 __all__ = ["NORMALIZATIONS", "PredictionPipeline", "pipeline_of"]
 
-#: Percentiles ``(low, high)`` mapped to 0 and 1 by each normalization.
-NORMALIZATIONS = {"percentile": (1.0, 99.8), "minmax": (0.0, 100.0), None: None}
+#: Every normalization rule, with the percentiles ``(low, high)`` it maps to
+#: 0 and 1; ``"robust"`` maps the two classes' medians
+#: (:func:`~pixelforest.preprocess.normalize.robust_bounds`) instead, and
+#: None leaves intensities as they are.
+NORMALIZATIONS = {"percentile": (1.0, 99.8), "minmax": (0.0, 100.0), "robust": None,
+                  None: None}
+
+#: The range each normalization's output is clipped to.
+CLIP_RANGES = {"percentile": (0.0, 1.0), "minmax": (0.0, 1.0), "robust": ROBUST_CLIP}
 
 #: Feature rows per call of the estimator (bounds one step's memory).
 _ROWS_PER_CALL = 1 << 18
@@ -66,7 +78,7 @@ class PredictionPipeline:
     ----------
     spec : FeatureSpec
         The features.
-    normalize : {"percentile", "minmax", None}
+    normalize : {"percentile", "minmax", "robust", None}
         Normalization rule (see :data:`NORMALIZATIONS`).
     estimator : fitted classifier
         Maps feature rows to class probabilities.
@@ -183,13 +195,28 @@ class PredictionPipeline:
                     f"{name} of shape {tuple(spatial_shape)} looks like an RGB(A) image but "
                     "the model was trained on single-channel images; convert it to grey "
                     "(e.g. imread(path, as_gray=True)) or train a model on RGB images "
-                    "(channel_axis=-1)."
+                    "(channel_axis=-1, or pixelforest train --channel-axis -1)."
                 )
             raise InvalidImageError(
                 f"{name} has {len(spatial_shape)} spatial axes but the model was trained "
                 f"on {self.ndim}-D images; predict on {self.ndim}-D images or retrain."
             )
         check_fits_halo(tuple(spatial_shape), self.halo, name=name)
+
+    def check_rank(self, shape, channel_axis, *, name="image"):
+        """Refuse a grey image for a multichannel model before its layout is checked.
+
+        Without this, a ``(Y, X)`` image given with the training
+        ``channel_axis`` of an RGB model would be refused as "1-D"; the
+        real problem is the missing channels.
+        """
+        if channel_axis is not None and self.n_channels > 1 and len(shape) == self.ndim:
+            raise ChannelMismatchError(
+                f"{name} of shape {tuple(shape)} has no channel axis but the model was "
+                f"trained on {self.n_channels} channels (channel_axis={self.channel_axis}); "
+                "predict on images with those channels, or train a model on grey images "
+                "(without channel_axis / --channel-axis)."
+            )
 
     def check_image(self, image, *, channel_axis="training", name="image"):
         """Check an in-memory image once and return it channel-last.
@@ -216,6 +243,7 @@ class PredictionPipeline:
         """
         if isinstance(channel_axis, str) and channel_axis == "training":
             channel_axis = self.channel_axis
+        self.check_rank(np.shape(image), channel_axis, name=name)
         image = check_image(image, channel_axis=channel_axis, name=name)
         axis = check_channel_axis(channel_axis, image.ndim, name=name)
         image_cl, n_channels = to_channel_last(image, axis)
@@ -232,6 +260,8 @@ class PredictionPipeline:
             Per-channel ``(low, high)`` mapped to 0 and 1; None when the
             pipeline does not normalize.
         """
+        if self.normalize == "robust":
+            return robust_bounds_channel_last(np.asarray(image_cl))
         q = self.percentiles
         if q is None:
             return None
@@ -242,7 +272,11 @@ class PredictionPipeline:
         """The block as float32, normalized by ``stats`` (None: as it is)."""
         if stats is None:
             return block_cl.astype(np.float32)
-        return stretch_channel_last(block_cl, stats, clip=True)
+        lo, hi = CLIP_RANGES[self.normalize]
+        if (lo, hi) == (0.0, 1.0):
+            return stretch_channel_last(block_cl, stats, clip=True)
+        out = stretch_channel_last(block_cl, stats, clip=False)
+        return np.clip(out, lo, hi, out=out)
 
     def features_block(self, block_cl, stats, *, crop=None, n_threads=1):
         """Feature stack ``(crop shape..., n_features)`` of a raw channel-last block."""
@@ -452,10 +486,11 @@ def _channel_message(n_channels, expected, channel_axis, name):
     """Why an image's channels do not fit the model, and what to pass instead."""
     if expected == 1 and n_channels > 1:
         fix = ("the model was trained on single-channel images: convert this one to grey "
-               "(e.g. imread(path, as_gray=True)) or retrain on images like it")
+               "(e.g. imread(path, as_gray=True)) or retrain on images like it "
+               "(channel_axis=-1, or pixelforest train --channel-axis -1)")
     elif n_channels == 1 and expected > 1:
-        fix = (f"the model expects {expected} channels: pass the image's channel axis "
-               f"(channel_axis / --channel-axis) if it has one, or retrain on grey images")
+        fix = (f"the model expects {expected} channels: pass an image with them, or "
+               "retrain on grey images (without channel_axis / --channel-axis)")
     else:
         fix = "pass an image with the training channels, in the same order, or retrain"
     return (f"{name} has {n_channels} channel(s) (channel_axis={channel_axis}) but the "

@@ -1,4 +1,4 @@
-"""Intensity normalization: min-max and percentile stretching to [0, 1].
+"""Intensity normalization: min-max, percentile and robust two-class stretching.
 
 Intensities are never rescaled by dtype: a 12-bit image stored as uint16
 is stretched by its own values, not divided by 65535.  Every function
@@ -10,6 +10,12 @@ can be processed block by block with exactly the result of the whole image:
 :func:`percentile_bounds` measures the per-channel statistics once, and
 :func:`apply_bounds` is purely elementwise, so applying it to a block equals
 applying it to the whole image and cropping.
+
+The robust normalization (:func:`robust_bounds`, :func:`normalize_robust`)
+maps the median of the background and of the objects (the two classes of
+Otsu's threshold) to 0 and 1, leaving out the pixels at a channel's
+extreme values; its statistics come from a histogram, which large images
+sum block by block (:mod:`pixelforest.scale.statistics`) to the same bits.
 """
 
 import numbers
@@ -30,6 +36,8 @@ __all__ = [
     "normalize_percentile",
     "percentile_bounds",
     "apply_bounds",
+    "robust_bounds",
+    "normalize_robust",
 ]
 
 
@@ -421,3 +429,258 @@ def normalize_percentile(image, low=1.0, high=99.8, *, clip=True, channel_axis=N
         ),
     )
     return from_channel_last(out, axis)
+
+
+# --------------------------------------------------------------------------
+# robust two-class statistics: background and objects mapped to 0 and 1
+
+#: Histogram bins of a float (or wider than 16-bit integer) channel for
+#: :func:`robust_bounds`, between its minimum and maximum.
+ROBUST_BINS = 4096
+
+#: Share of a channel's pixels at its minimum or maximum value above which
+#: :func:`robust_bounds` warns of a large constant region.
+CONSTANT_REGION_FRACTION = 0.02
+
+
+def histogram_kind(dtype):
+    """``"values"`` for 8/16-bit integers (one bin per value), else ``"bins"``."""
+    return "values" if np.dtype(dtype) in _HISTOGRAM_DTYPES else "bins"
+
+
+def value_histograms(flat):
+    """Exact per-value counts ``(n_channels, 2 ** bits)`` of an 8/16-bit ``(n, C)`` array."""
+    info = np.iinfo(flat.dtype)
+    counts = np.zeros((flat.shape[1], int(info.max) - int(info.min) + 1), dtype=np.int64)
+    if _count_values is not None:
+        _count_values(flat, counts, -int(info.min))
+    else:  # pragma: no cover - numba is a dependency
+        for c in range(flat.shape[1]):
+            counts[c] = np.bincount(flat[:, c].astype(np.int64) - int(info.min),
+                                    minlength=counts.shape[1])
+    return counts
+
+
+def bin_histograms(flat, lows, highs):
+    """Counts ``(n_channels, ROBUST_BINS)`` of ``np.histogram`` between each channel's extrema.
+
+    Elementwise bin assignment: the counts of a whole image equal the sum
+    of the counts of its blocks, whatever the blocks.
+    """
+    counts = np.zeros((flat.shape[1], ROBUST_BINS), dtype=np.int64)
+    for c in range(flat.shape[1]):
+        lo, hi = float(lows[c]), float(highs[c])
+        if lo < hi:
+            counts[c] = np.histogram(flat[:, c], bins=ROBUST_BINS, range=(lo, hi))[0]
+        else:
+            counts[c, 0] = flat.shape[0]
+    return counts
+
+
+def histogram_values(dtype, lows=None, highs=None, n_channels=1):
+    """The value each histogram bin stands for, ``(n_channels, n_bins)`` float64.
+
+    8/16-bit integers: the integer values themselves; otherwise the centre
+    of each of the :data:`ROBUST_BINS` bins between the channel's extrema.
+    """
+    dtype = np.dtype(dtype)
+    if histogram_kind(dtype) == "values":
+        info = np.iinfo(dtype)
+        values = np.arange(int(info.min), int(info.max) + 1, dtype=np.float64)
+        return np.broadcast_to(values, (n_channels, values.size))
+    out = np.empty((n_channels, ROBUST_BINS), dtype=np.float64)
+    k = (np.arange(ROBUST_BINS, dtype=np.float64) + 0.5) / ROBUST_BINS
+    for c in range(n_channels):
+        lo, hi = float(lows[c]), float(highs[c])
+        out[c] = lo * (1 - k) + hi * k if lo < hi else lo
+    return out
+
+
+def _weighted_median(values, counts):
+    cum = np.cumsum(counts)
+    return float(values[int(np.searchsorted(cum, (cum[-1] + 1) // 2))])
+
+
+def _otsu_index(values, counts):
+    """Index ``k`` of the histogram maximizing Otsu's between-class variance (class 0: ``<= k``)."""
+    w0 = np.cumsum(counts, dtype=np.float64)
+    s0 = np.cumsum(counts * values, dtype=np.float64)
+    total, s_total = w0[-1], s0[-1]
+    w1 = total - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = w0 * w1 * (s0 / w0 - (s_total - s0) / w1) ** 2
+    between[~((w0 > 0) & (w1 > 0))] = -1.0
+    return int(np.argmax(between))
+
+
+def bounds_from_histograms(values, counts):
+    """Robust ``(low, high)`` per channel from histograms; and the constant-region shares.
+
+    Per channel: the pixels at the channel's minimum and at its maximum are
+    set aside (a border or a block of missing data reads as one value, and
+    saturated pixels as another, so they never move the statistics; in a
+    real image these values hold few pixels), Otsu's threshold splits the
+    rest into two classes, and each class's median is a bound: the
+    background and the objects (whichever is brighter) become 0 and 1.
+
+    Parameters
+    ----------
+    values : ndarray of float64, shape (n_channels, n_bins)
+        The value of each bin (:func:`histogram_values`).
+    counts : ndarray of int64, shape (n_channels, n_bins)
+        The pixels in each bin.
+
+    Returns
+    -------
+    bounds : ndarray of float64, shape (n_channels, 2)
+    constant : ndarray of float64, shape (n_channels,)
+        Per channel, the larger share of pixels at the minimum or the
+        maximum value (0 for a channel of at most 3 values, which has no
+        other pixels to leave them out for).
+    """
+    n_channels = counts.shape[0]
+    bounds = np.empty((n_channels, 2), dtype=np.float64)
+    constant = np.zeros(n_channels, dtype=np.float64)
+    for c in range(n_channels):
+        v, n = values[c], counts[c]
+        nz = np.flatnonzero(n)
+        total = int(n.sum())
+        if nz.size > 3:  # an image of 2 or 3 values is all "constant regions"
+            constant[c] = max(int(n[nz[0]]), int(n[nz[-1]])) / total
+        if nz.size == 1:
+            bounds[c] = v[nz[0]]
+            continue
+        kept = n.copy()
+        if nz.size > 3:
+            kept[nz[0]] = kept[nz[-1]] = 0
+        lo_part, hi_part = nz[0] + (nz.size > 3), nz[-1] - (nz.size > 3)
+        v, kept = v[lo_part:hi_part + 1], kept[lo_part:hi_part + 1]
+        k = _otsu_index(v, kept)
+        bounds[c] = _weighted_median(v[:k + 1], kept[:k + 1]), \
+            _weighted_median(v[k + 1:], kept[k + 1:])
+    return bounds, constant
+
+
+#: Warning of a large constant region (formatted with ``c``, ``share`` and ``value``).
+CONSTANT_REGION_MESSAGE = (
+    "{share:.0%} of the pixels of channel {c} hold its minimum or maximum value "
+    "(a border, missing data or saturation?); the normalization statistics "
+    "leave them out, but the features near such a region still change: crop "
+    "it away or fill it if it is not part of the image."
+)
+
+
+def warn_constant_regions(constant, *, stacklevel=3):
+    """Warn (:class:`~pixelforest.errors.ConstantRegionWarning`) of large constant regions."""
+    from pixelforest.errors import ConstantRegionWarning
+
+    for c, share in enumerate(np.asarray(constant)):
+        if share > CONSTANT_REGION_FRACTION:
+            warnings.warn(CONSTANT_REGION_MESSAGE.format(c=c, share=float(share)),
+                          ConstantRegionWarning, stacklevel=stacklevel)
+
+
+def robust_bounds_channel_last(image_cl, *, warn=True):
+    """:func:`robust_bounds` of a checked channel-last image (no checks)."""
+    flat = image_cl.reshape(-1, image_cl.shape[-1])
+    n_channels = flat.shape[1]
+    if histogram_kind(flat.dtype) == "values":
+        counts = value_histograms(flat)
+        values = histogram_values(flat.dtype, n_channels=n_channels)
+    else:
+        lows, highs = flat.min(axis=0), flat.max(axis=0)
+        counts = bin_histograms(flat, lows, highs)
+        values = histogram_values(flat.dtype, lows, highs, n_channels)
+    bounds, constant = bounds_from_histograms(values, counts)
+    if warn:
+        warn_constant_regions(constant, stacklevel=4)
+    return bounds
+
+
+def robust_bounds(image, *, channel_axis=None):
+    """Per-channel background and object levels, the statistics of :func:`normalize_robust`.
+
+    Per channel: the pixels at the channel's minimum and maximum value are
+    left out (a zero border, a block of missing data or saturated pixels
+    then do not move the statistics), Otsu's threshold of the rest splits
+    it into two classes, and the median of each class is returned.  8- and
+    16-bit integers are counted exactly, value by value; other types in
+    :data:`ROBUST_BINS` bins between their extrema (each bin stands for its
+    centre).
+
+    Parameters
+    ----------
+    image : array_like
+        2D or 3D image, with channels along ``channel_axis`` if given.
+    channel_axis : int or None, optional
+        Axis holding channels; None for a single-channel image.
+
+    Returns
+    -------
+    bounds : ndarray of float64, shape (n_channels, 2)
+        ``(median of the darker class, median of the brighter class)``.
+
+    Warns
+    -----
+    ConstantRegionWarning
+        More than :data:`CONSTANT_REGION_FRACTION` of a channel's pixels
+        hold its minimum or its maximum value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = (10 + np.arange(100) % 3).reshape(10, 10).astype(np.uint8)
+    >>> image[3:6, 3:6] = [[50, 52, 51], [49, 50, 53], [51, 50, 52]]
+    >>> image[0, 0], image[9, 9] = 0, 255     # a dead and a saturated pixel
+    >>> robust_bounds(image)
+    array([[11., 51.]])
+    """
+    image = check_image(image, channel_axis=channel_axis)
+    image_cl, _ = to_channel_last(image, check_channel_axis(channel_axis, image.ndim))
+    return robust_bounds_channel_last(image_cl)
+
+
+def normalize_robust(image, *, clip=True, channel_axis=None):
+    """Map each channel's background level to 0 and its object level to 1.
+
+    ``apply_bounds(image, robust_bounds(image))``, clipped to
+    :data:`ROBUST_CLIP`: unlike percentiles of the extremes, the levels of
+    the two classes of pixels move little with the number of objects in
+    view, their brightest pixels, a border or missing data, so images of
+    one experiment come out alike.
+
+    Parameters
+    ----------
+    image : array_like
+        2D or 3D image, with channels along ``channel_axis`` if given.
+    clip : bool, optional
+        Clip the result to :data:`ROBUST_CLIP`.
+    channel_axis : int or None, optional
+        Axis holding channels; None for a single-channel image.
+
+    Returns
+    -------
+    out : ndarray of float32, same shape as ``image``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = (10 + np.arange(100) % 3).reshape(10, 10).astype(np.uint8)
+    >>> image[3:6, 3:6] = [[50, 52, 51], [49, 50, 53], [51, 50, 52]]
+    >>> image[0, 0], image[9, 9] = 0, 255     # a dead and a saturated pixel
+    >>> out = normalize_robust(image)
+    >>> float(out[0, 1]), float(out[4, 4]), float(out[9, 9])   # clipped to 2
+    (0.0, 0.9750000238418579, 2.0)
+    """
+    image = check_image(image, channel_axis=channel_axis)
+    axis = check_channel_axis(channel_axis, image.ndim)
+    image_cl, _ = to_channel_last(image, axis)
+    bounds = robust_bounds_channel_last(image_cl)
+    out = stretch_channel_last(image_cl, bounds, clip=False)
+    if clip:
+        np.clip(out, *ROBUST_CLIP, out=out)
+    return from_channel_last(out, axis)
+
+
+#: Range :func:`normalize_robust` clips to (background 0, objects 1).
+ROBUST_CLIP = (-1.0, 2.0)

@@ -16,7 +16,7 @@ from pixelforest.preprocess.normalize import lerp, percentile_positions
 from pixelforest.scale.inputs import as_dask_channel_last
 from pixelforest.scale.scheduler import open_scheduler
 
-__all__ = ["bounds_of_dask", "lazy_percentile_bounds", "lazy_statistics"]
+__all__ = ["bounds_of_dask", "lazy_percentile_bounds", "lazy_statistics", "robust_bounds_of_dask"]
 
 #: Values gathered (instead of histogrammed again) once an order statistic's
 #: histogram bin holds at most this many pixels.
@@ -250,9 +250,60 @@ def bounds_of_dask(image_cl, low, high, sched):
     return np.ascontiguousarray(result.T, dtype=np.float64)
 
 
+def _chunk_bin_histogram(block, lows, highs):
+    from pixelforest.preprocess.normalize import bin_histograms
+
+    return bin_histograms(block.reshape(-1, block.shape[-1]), lows, highs)
+
+
+def robust_bounds_of_dask(image_cl, sched, *, warn=True):
+    """:func:`~pixelforest.preprocess.normalize.robust_bounds` of a channel-last dask image.
+
+    The same histograms as in memory (exact per-value counts of 8/16-bit
+    integers; otherwise the same bins between the same extrema), summed
+    over the chunks, give the same statistics, bit for bit.
+    """
+    import dask
+
+    from pixelforest.preprocess.normalize import (
+        bounds_from_histograms,
+        histogram_kind,
+        histogram_values,
+        warn_constant_regions,
+    )
+
+    n_channels = image_cl.shape[-1]
+    dtype = np.dtype(image_cl.dtype)
+    blocks = list(image_cl.rechunk({image_cl.ndim - 1: -1}).to_delayed().ravel())
+    if histogram_kind(dtype) == "values":
+        offset = int(np.iinfo(dtype).min)
+        n_bins = 1 << (8 * dtype.itemsize)
+        parts = [dask.delayed(_chunk_int_histogram, pure=True)(b, offset, n_bins)
+                 for b in blocks]
+        (counts,) = sched.compute(_tree_reduce(parts, _combine_sum))
+        values = histogram_values(dtype, n_channels=n_channels)
+    else:
+        parts = [dask.delayed(_chunk_extrema, pure=True)(b) for b in blocks]
+        ((lows, highs, n_bad),) = sched.compute(_tree_reduce(parts, _combine_extrema))
+        if n_bad:
+            raise InvalidImageError(
+                f"image contains {n_bad} NaN or infinite values; replace them first "
+                "(e.g. image = da.nan_to_num(image)) or crop them away."
+            )
+        parts = [dask.delayed(_chunk_bin_histogram, pure=True)(b, lows, highs) for b in blocks]
+        (counts,) = sched.compute(_tree_reduce(parts, _combine_sum))
+        values = histogram_values(dtype, lows, highs, n_channels)
+    bounds, constant = bounds_from_histograms(values, counts)
+    if warn:
+        warn_constant_regions(constant, stacklevel=4)
+    return bounds
+
+
 def lazy_statistics(pipeline, image_cl, sched):
     """:meth:`PredictionPipeline.statistics <pixelforest.classify.pipeline.PredictionPipeline.statistics>`
     of a checked channel-last dask image, computed on ``sched`` without loading it."""
+    if pipeline.normalize == "robust":
+        return robust_bounds_of_dask(image_cl, sched)
     q = pipeline.percentiles
     if q is None:
         return None
