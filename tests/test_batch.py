@@ -9,11 +9,9 @@ import tifffile
 import zarr
 
 from pixelforest.scale.batch import BatchReport, expand_inputs, predict_files
-from pixelforest.classify.classifier import PixelClassifier, default_estimator
 from pixelforest.classify.pipeline import PredictionPipeline
 from pixelforest.datasets import synthetic_nuclei
 from pixelforest.errors import InvalidParameterError, ModelFileError
-from pixelforest.features import FeatureSpec
 from pixelforest.io.images import imwrite
 from pixelforest.io.model_file import save_model
 
@@ -26,22 +24,10 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:`sklearn.utils.parallel.delayed` should be used:UserWarning")
 
 
-def _scribbles(labels):
-    from scipy import ndimage as ndi
-
-    scrib = np.zeros(labels.shape, np.uint8)
-    fg = labels > 0
-    scrib[~ndi.binary_dilation(fg, iterations=4) & (np.arange(labels.shape[-1]) % 5 == 0)] = 1
-    scrib[ndi.binary_erosion(fg, iterations=2)] = 2
-    return scrib
-
-
 @pytest.fixture(scope="module")
-def clf():
-    image, labels = synthetic_nuclei((96, 96), n=8, seed=0)
-    model = PixelClassifier(FeatureSpec(sigmas=(1.0, 2.0)),
-                            estimator=default_estimator(n_estimators=6))
-    return model.fit(image, _scribbles(labels))
+def clf(small_classifier):
+    """conftest's small model (2 sigmas, 6 trees, fitted on synthetic nuclei)."""
+    return small_classifier
 
 
 @pytest.fixture()

@@ -30,15 +30,15 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, sample_data):
     """A model trained on a real DSB2018 image, and three real images as files."""
     folder = tmp_path_factory.mktemp("predict")
     names = datasets.list_samples("fluorescence")[:3]
     images = {}
     for name in names:
-        image, labels = datasets.load_sample(name)
+        image, labels = sample_data(name)
         images[name] = image
-    image, labels = datasets.load_sample(names[0])
+    image, labels = sample_data(names[0])
     clf = PixelClassifier(FeatureSpec(sigmas=(1.0, 2.0, 4.0)),
                           estimator=default_estimator(n_estimators=10))
     clf.fit(image, simulate_scribbles(labels, random_state=0))

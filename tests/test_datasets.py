@@ -2,7 +2,9 @@ import functools
 import hashlib
 import http.server
 import os
+import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,13 @@ from pixelforest.datasets import list_samples, load_sample, sample_info, synthet
 from pixelforest.errors import CorruptFileError, DataUnavailableError, InvalidParameterError
 from pixelforest.io.images import imwrite
 
-SHARED = Path(os.environ.get("PIXELFOREST_DATA_DIR", "/nonexistent")) / "dsb2018"
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason="PIXELFOREST_DATA_DIR does not hold dsb2018/"
-)
+
+@pytest.fixture(scope="module")
+def shared(sample_data):
+    """The local copy's dsb2018/ folder (PIXELFOREST_DATA_DIR), not a download."""
+    if not os.environ.get("PIXELFOREST_DATA_DIR"):
+        pytest.skip("reads the local copy's files: needs PIXELFOREST_DATA_DIR=../shared/data")
+    return Path(os.environ["PIXELFOREST_DATA_DIR"]) / "dsb2018"
 
 
 # ---------------------------------------------------------------- metadata
@@ -58,20 +63,27 @@ def test_registry_covers_every_sample():
                for digest in collection.registry.values())
 
 
-@needs_shared
-def test_shipped_metadata_equals_shared_copy():
+def test_tiff_registry_covers_every_sample():
+    files = datasets._dsb2018().files
+    assert sorted(files) == sorted(f"{sub}/{name}.tif" for name in list_samples()
+                                   for sub in ("images", "labels"))
+    assert all(digest.startswith("sha256:") and len(digest) == 71 for digest in files.values())
+
+
+def test_shipped_metadata_equals_shared_copy(shared):
     data = Path(datasets.__file__).parent / "data"
-    assert (data / "dsb2018_manifest.csv").read_bytes() == (SHARED / "manifest.csv").read_bytes()
-    assert (data / "dsb2018_registry.txt").read_bytes() == (SHARED / "registry.txt").read_bytes()
+    assert (data / "dsb2018_manifest.csv").read_bytes() == (shared / "manifest.csv").read_bytes()
+    assert (data / "dsb2018_registry.txt").read_bytes() == (shared / "registry.txt").read_bytes()
+    for key, digest in datasets._dsb2018().files.items():
+        assert _sha256(shared / key) == digest, key
 
 
 # ---------------------------------------------------------------- local mode
 
-@needs_shared
-def test_all_samples_load_with_manifest_shapes():
+def test_all_samples_load_with_manifest_shapes(sample_data):
     for name in list_samples():
         info = sample_info(name)
-        image, labels = load_sample(name)
+        image, labels = sample_data(name)
         hw = (info["height"], info["width"])
         assert image.dtype == np.uint8 and labels.dtype == np.uint16
         assert image.shape == (hw + (3,) if info["kind"] == "histology" else hw)
@@ -89,11 +101,87 @@ def test_local_mode_missing_folder_or_file(tmp_path, monkeypatch):
         load_sample("1a75e9f15481")
 
 
-def test_local_mode_wrong_shape_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setenv("PIXELFOREST_DATA_DIR", str(tmp_path))
+def test_cached_sample_of_wrong_shape_is_reported(tmp_path, monkeypatch):
+    monkeypatch.delenv("PIXELFOREST_DATA_DIR", raising=False)
+    monkeypatch.setenv("PIXELFOREST_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PIXELFOREST_OFFLINE", "1")  # the cached files are used offline
     for sub in ("images", "labels"):
         imwrite(tmp_path / "dsb2018" / sub / "1a75e9f15481.tif", np.zeros((10, 10), np.uint8))
     with pytest.raises(CorruptFileError, match="manifest says"):
+        load_sample("1a75e9f15481")
+
+
+# ------------------------------------------------- local copy against the registry
+
+@pytest.fixture
+def local_copy(tmp_path, monkeypatch):
+    """A local copy of two synthetic samples whose TIFF registry holds their sha256."""
+    samples = _small_samples()
+    manifest, registry = _make_tree(tmp_path / "server", samples)
+    files = []
+    for name, (_, image, labels) in samples.items():
+        for sub, array in (("images", image), ("labels", labels)):
+            path = tmp_path / "data" / "dsb2018" / sub / f"{name}.tif"
+            imwrite(path, array)
+            files.append(f"{sub}/{name}.tif {_sha256(path)}")
+    collection = datasets._Collection("dsb2018", manifest, registry, "\n".join(files))
+    monkeypatch.setattr(datasets, "_dsb2018", lambda: collection)
+    monkeypatch.setenv("PIXELFOREST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(datasets, "_VERIFIED", {})
+    return tmp_path / "data" / "dsb2018", samples
+
+
+def _flip_last_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # inside the pixel data: still a readable TIFF
+    path.write_bytes(bytes(data))
+
+
+def test_local_copy_with_a_flipped_byte_is_refused(local_copy):
+    folder, samples = local_copy
+    image, labels = load_sample("synthfluo")
+    np.testing.assert_array_equal(labels, samples["synthfluo"][2])
+    path = folder / "labels" / "synthhisto.tif"
+    expected = datasets._dsb2018().files["labels/synthhisto.tif"][7:19]
+    _flip_last_byte(path)
+    found = _sha256(path)[7:19]
+    with pytest.raises(CorruptFileError) as info:
+        load_sample("synthhisto")
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    assert f"expected {expected}..." in message and f"found {found}..." in message
+    assert "copy the dsb2018 folder again" in message and "unset PIXELFOREST_DATA_DIR" in message
+
+
+def test_local_copy_is_hashed_once_per_file_version(local_copy, monkeypatch):
+    folder, _ = local_copy
+    hashed = []
+    original = datasets._sha256
+    monkeypatch.setattr(datasets, "_sha256", lambda path: hashed.append(path.name)
+                        or original(path))
+    load_sample("synthfluo")
+    load_sample("synthfluo")
+    assert hashed == ["synthfluo.tif", "synthfluo.tif"]  # image and labels, once each
+    path = folder / "images" / "synthfluo.tif"
+    _flip_last_byte(path)  # edited later: size and mtime change, so it is hashed again
+    os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns + 1_000_000))
+    with pytest.raises(CorruptFileError, match="synthfluo.tif does not match"):
+        load_sample("synthfluo")
+    assert hashed == ["synthfluo.tif"] * 3
+
+
+def test_real_local_copy_with_a_flipped_byte_is_refused(shared, tmp_path, monkeypatch):
+    import shutil
+
+    copy = tmp_path / "dsb2018"
+    for sub in ("images", "labels"):
+        (copy / sub).mkdir(parents=True)
+        shutil.copy2(shared / sub / "1a75e9f15481.tif", copy / sub)
+    monkeypatch.setenv("PIXELFOREST_DATA_DIR", str(tmp_path))
+    load_sample("1a75e9f15481")  # an exact copy passes
+    _flip_last_byte(copy / "images" / "1a75e9f15481.tif")
+    digest = datasets._dsb2018().files["images/1a75e9f15481.tif"]
+    with pytest.raises(CorruptFileError, match=f"expected {digest[7:19]}"):
         load_sample("1a75e9f15481")
 
 
@@ -175,6 +263,8 @@ def _small_samples():
 def download_env(tmp_path, monkeypatch):
     monkeypatch.delenv("PIXELFOREST_DATA_DIR", raising=False)
     monkeypatch.delenv("PIXELFOREST_DATA_URL", raising=False)
+    monkeypatch.delenv("PIXELFOREST_OFFLINE", raising=False)  # local servers only
+    monkeypatch.delenv("PIXELFOREST_DOWNLOAD_TIMEOUT", raising=False)
     cache = tmp_path / "cache"
     monkeypatch.setenv("PIXELFOREST_CACHE_DIR", str(cache))
     monkeypatch.setattr(datasets, "_RETRIES", 0)  # fail fast: no back-off waits
@@ -192,7 +282,7 @@ def _cached_files(cache):
     return sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file())
 
 
-def test_download_converts_once_and_reuses(download_env, http_server, monkeypatch):
+def test_download_converts_once_and_reuses(download_env, http_server, monkeypatch, leftovers):
     use, cache = download_env
     samples = _small_samples()
     root, _ = use(samples)
@@ -206,22 +296,21 @@ def test_download_converts_once_and_reuses(download_env, http_server, monkeypatc
     converted = cache / "dsb2018"
     assert sorted(p.name for p in (converted / "images").iterdir()) == [
         "synthfluo.tif", "synthhisto.tif"]
-    assert not [p for p in cache.rglob(".*")]  # no temporary files left
+    assert leftovers(cache) == []  # no temporary files left
     server.shutdown()  # offline now: the converted files are reused
     server.server_close()
     image, labels = load_sample("synthfluo")
     np.testing.assert_array_equal(labels, samples["synthfluo"][2])
 
 
-@needs_shared
-def test_conversion_reproduces_shared_tiffs(download_env, http_server):
+def test_conversion_reproduces_shared_tiffs(shared, download_env, http_server):
     """Feed PNGs equivalent to the originals: the result is the shared TIFFs exactly."""
     use, cache = download_env
     samples = {}
     for name in ("1a75e9f15481", "a7f767ca9770"):  # fluorescence and histology
         info = sample_info(name)
-        samples[name] = (info["kind"], tifffile.imread(SHARED / "images" / f"{name}.tif"),
-                         tifffile.imread(SHARED / "labels" / f"{name}.tif"))
+        samples[name] = (info["kind"], tifffile.imread(shared / "images" / f"{name}.tif"),
+                         tifffile.imread(shared / "labels" / f"{name}.tif"))
     root, _ = use(samples)
     _, url = http_server(root)
     for name, (_, image, labels) in samples.items():
@@ -258,6 +347,87 @@ def test_server_unreachable_or_file_missing(download_env, http_server):
     with pytest.raises(DataUnavailableError, match="could not download.*PIXELFOREST_DATA_URL"):
         load_sample("synthfluo", base_url=url)
     assert not (cache / "dsb2018").exists()
+
+
+def test_offline_downloads_nothing_and_says_how_to_get_the_data(
+        download_env, http_server, monkeypatch):
+    use, cache = download_env
+    samples = _small_samples()
+    root, _ = use(samples)
+    server, url = http_server(root)
+    requests_seen = []
+    monkeypatch.setattr(_QuietHandler, "log_message",
+                        lambda self, *args: requests_seen.append(self.path))
+    monkeypatch.setenv("PIXELFOREST_OFFLINE", "1")
+    with pytest.raises(DataUnavailableError) as info:
+        load_sample("synthfluo", base_url=url)
+    message = str(info.value)
+    assert message.startswith("sample data unavailable (PIXELFOREST_OFFLINE")
+    assert "PIXELFOREST_DATA_DIR" in message and "\n" not in message
+    assert requests_seen == [] and not cache.exists()  # not even an empty folder
+    monkeypatch.delenv("PIXELFOREST_OFFLINE")
+    load_sample("synthfluo", base_url=url)  # downloaded and converted once ...
+    assert requests_seen
+    monkeypatch.setenv("PIXELFOREST_OFFLINE", "1")
+    image, labels = load_sample("synthfluo", base_url=url)  # ... then usable offline
+    np.testing.assert_array_equal(labels, samples["synthfluo"][2])
+
+
+def test_silent_server_times_out_quickly_and_leaves_nothing(download_env, monkeypatch):
+    use, cache = download_env
+    use(_small_samples())
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        monkeypatch.setenv("PIXELFOREST_DOWNLOAD_TIMEOUT", "0.5")
+        start = time.perf_counter()
+        with pytest.raises(DataUnavailableError, match="could not download.*Timeout"):
+            load_sample("synthfluo", base_url=url)
+        assert time.perf_counter() - start < 10  # a bound on hanging, not a timing
+    finally:
+        listener.close()
+    assert _cached_files(cache) == []  # no partial file ...
+    assert not (cache / "dsb2018-originals").exists()  # ... nor the folders made for it
+
+
+def test_download_timeout_must_be_positive(download_env, monkeypatch):
+    use, _ = download_env
+    use(_small_samples())
+    monkeypatch.setenv("PIXELFOREST_DOWNLOAD_TIMEOUT", "soon")
+    with pytest.raises(InvalidParameterError, match="PIXELFOREST_DOWNLOAD_TIMEOUT"):
+        load_sample("synthfluo", base_url="http://127.0.0.1:9/")
+
+
+class _TruncatingHandler(_QuietHandler):
+    """Promises a whole file, sends half of it, and hangs up."""
+
+    def do_GET(self):  # noqa: N802 - the stdlib's name
+        data = Path(self.directory, self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def test_interrupted_transfer_leaves_no_partial_file(download_env):
+    use, cache = download_env
+    root, _ = use(_small_samples())
+    handler = functools.partial(_TruncatingHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        with pytest.raises(DataUnavailableError, match="could not download"):
+            load_sample("synthfluo", base_url=url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert _cached_files(cache) == []  # no partial file ...
+    assert not (cache / "dsb2018-originals").exists()  # ... nor the folders made for it
 
 
 def test_download_rejects_unknown_name(download_env):

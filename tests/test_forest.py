@@ -126,12 +126,10 @@ def test_string_classes_keep_order():
     np.testing.assert_array_equal(ours, ref)
 
 
-def test_image_features():
+def test_image_features(nuclei):
     from skimage.feature import multiscale_basic_features
 
-    from pixelforest.datasets import synthetic_nuclei
-
-    image, labels = synthetic_nuclei((96, 96), n=8, seed=0)
+    image, labels = nuclei  # synthetic_nuclei((96, 96), n=8, seed=0)
     feats = multiscale_basic_features(image.astype(np.float32), sigma_max=4)
     X = np.ascontiguousarray(feats.reshape(-1, feats.shape[-1]), dtype=np.float32)
     y = (labels > 0).ravel()

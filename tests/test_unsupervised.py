@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
-from pixelforest.datasets import list_samples, load_sample
+from pixelforest.datasets import list_samples
 from pixelforest.errors import ConstantImageWarning, InvalidImageError, InvalidParameterError
 from pixelforest.evaluate.metrics import iou
 from pixelforest.segment.unsupervised import kmeans_segment, otsu_segment
@@ -225,12 +225,12 @@ def test_otsu_constant_image_warns_zeros():
 # -------------------------------------------------------------- real data
 
 
-def test_real_fluorescence_images_foreground_is_bright_cluster():
+def test_real_fluorescence_images_foreground_is_bright_cluster(sample_data):
     names = list_samples("fluorescence")
     assert len(names) == 20
     km, ot = [], []
     for name in names:
-        image, labels = load_sample(name)
+        image, labels = sample_data(name)
         # a bare K-means inverts about one run in five here; the nuclei
         # must be cluster 1 whatever the seed
         km.append([iou(kmeans_segment(image, random_state=seed) == 1, labels > 0)

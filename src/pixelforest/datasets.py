@@ -16,6 +16,17 @@ two ways:
   ``PIXELFOREST_DATA_URL`` if set, else the raw GitHub URL of the fixes
   repository at a fixed commit.
 
+Both ways are checked: a local copy file by file against the sha256 of the
+shipped TIFFs (``data/dsb2018_tiff_registry.txt``; checked once per file
+and process while its size and modification time stay the same), a
+download against the sha256 of the original files.  A download waits at
+most ``PIXELFOREST_DOWNLOAD_TIMEOUT`` seconds (default 15) for the server
+to connect or send more bytes, and never leaves a partial file (pooch
+downloads to a temporary file, checks it, then renames it).  With
+``PIXELFOREST_OFFLINE=1`` nothing is downloaded: samples already converted
+in the cache still load, any other raises :class:`DataUnavailableError` at
+once (to simulate a machine without network, e.g. for the tests).
+
 :func:`synthetic_nuclei` makes a realistic fake image with exact labels,
 for tests and fully offline demos.
 """
@@ -34,7 +45,7 @@ import numpy as np
 from pixelforest.errors import CorruptFileError, DataUnavailableError, InvalidParameterError
 
 __all__ = ["list_samples", "sample_info", "load_sample", "synthetic_nuclei",
-           "KINDS", "DEFAULT_BASE_URL"]
+           "KINDS", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT"]
 
 #: Image kinds in the DSB2018 samples.
 KINDS = ("fluorescence", "brightfield", "histology")
@@ -51,6 +62,15 @@ _logger = logging.getLogger(__name__)
 #: 1 s, 2 s, ... between them).
 _RETRIES = 2
 
+#: Seconds a download waits for the server to connect, and then for each
+#: further piece of data, before it fails (``PIXELFOREST_DOWNLOAD_TIMEOUT``
+#: overrides it).
+DEFAULT_TIMEOUT = 15.0
+
+#: What the local copy's files were verified as: resolved path ->
+#: (size, mtime_ns).  A file is hashed again only when either changes.
+_VERIFIED = {}
+
 
 # --------------------------------------------------------------------------
 # metadata: manifest rows and registry of original files
@@ -63,7 +83,7 @@ class _Collection:
     ``"sha256:<hex>"``, as pooch expects.
     """
 
-    def __init__(self, name, manifest_text, registry_text):
+    def __init__(self, name, manifest_text, registry_text, files_text=""):
         self.name = name
         self.rows = {}
         for row in csv.DictReader(_stdio.StringIO(manifest_text)):
@@ -75,6 +95,8 @@ class _Collection:
             if line.strip():
                 path, digest = line.split()
                 self.registry[path] = digest
+        #: the converted TIFFs of a local copy: "images/NAME.tif" -> "sha256:<hex>"
+        self.files = dict(line.split() for line in files_text.splitlines() if line.strip())
 
     def originals(self, name):
         """Return ``(image_file, sorted mask files)`` of sample ``name``."""
@@ -98,6 +120,7 @@ def _dsb2018():
         "dsb2018",
         (data / "dsb2018_manifest.csv").read_text(encoding="utf-8"),
         (data / "dsb2018_registry.txt").read_text(encoding="utf-8"),
+        (data / "dsb2018_tiff_registry.txt").read_text(encoding="utf-8"),
     )
 
 
@@ -182,7 +205,47 @@ def _local_paths(root, collection, name):
                 f"the complete {collection.name} folder again, or unset the variable "
                 "to download the samples."
             )
+    for path in paths:
+        _verify_local(path, collection, f"{path.parent.name}/{path.name}", root)
     return paths
+
+
+def _sha256(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify_local(path, collection, key, root):
+    """Check one file of a local copy against the shipped sha256, once per version.
+
+    The result is remembered by resolved path, size and modification time, so
+    loading the same sample again does not hash it again; a file replaced or
+    edited since is hashed anew.
+    """
+    expected = collection.files.get(key)
+    if expected is None:  # a collection without a TIFF registry (tests)
+        return
+    stat = path.stat()
+    resolved = str(path.resolve())
+    version = (stat.st_size, stat.st_mtime_ns)
+    if _VERIFIED.get(resolved) == (version, expected):
+        return
+    found = _sha256(path)
+    if "sha256:" + found != expected:
+        _VERIFIED.pop(resolved, None)
+        raise CorruptFileError(
+            f"{path} does not match pixelforest's sha256 registry (expected "
+            f"{expected[7:19]}..., found {found[:12]}...): the local copy is damaged "
+            f"or not the DSB2018 data pixelforest ships; copy the {collection.name} "
+            f"folder again (e.g. from ../shared/data), or unset PIXELFOREST_DATA_DIR "
+            f"(now {root}) to download the samples, checked."
+        )
+    _VERIFIED[resolved] = (version, expected)
 
 
 def _cache_dir():
@@ -194,23 +257,91 @@ def _cache_dir():
     return Path(pooch.os_cache("pixelforest"))
 
 
-def _download(collection, files, *, base_url, cache_dir):
-    """Download ``files`` (registry paths) with checksums; return local paths."""
+def _offline():
+    """True if ``PIXELFOREST_OFFLINE`` forbids downloads (any value but '', 0, false, no)."""
+    value = os.environ.get("PIXELFOREST_OFFLINE", "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
+
+
+def _timeout():
+    value = os.environ.get("PIXELFOREST_DOWNLOAD_TIMEOUT")
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise InvalidParameterError(
+            f"PIXELFOREST_DOWNLOAD_TIMEOUT must be a positive number of seconds, "
+            f"got {value!r}; unset it for the default ({DEFAULT_TIMEOUT:g} s)."
+        )
+    return seconds
+
+
+def _short_reason(exc):
+    """A few words on why a download failed, e.g. 'NameResolutionError'."""
+    text = str(exc)
+    if "Caused by " in text:  # requests/urllib3: "... (Caused by NewConnectionError(...))"
+        cause = text.split("Caused by ", 1)[1]
+        return cause.split("(", 1)[0].strip() or type(exc).__name__
+    text = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
+
+
+def _fetch_files(collection, files, *, base_url, cache_dir, seconds):
+    """pooch: download ``files`` with checksums and timeouts; return local paths."""
     import pooch
 
-    if not base_url.endswith("/"):
-        base_url += "/"
     fetcher = pooch.create(
         path=cache_dir / f"{collection.name}-originals",
         base_url=base_url,
         registry={f: collection.registry[f] for f in files},
         retry_if_failed=_RETRIES,
     )
+    # requests' (connect, read) timeouts: a silent server fails in seconds
+    downloader = pooch.HTTPDownloader(timeout=(seconds, seconds), progressbar=False)
     pooch_logger = pooch.get_logger()
     level = pooch_logger.level
     pooch_logger.setLevel(logging.WARNING)  # one line per file is too chatty
     try:
-        return [Path(fetcher.fetch(f)) for f in files]
+        return [Path(fetcher.fetch(f, downloader=downloader)) for f in files]
+    except BaseException:
+        # pooch removed the partial file; remove the folders made for it too
+        _remove_empty_folders(Path(fetcher.abspath))
+        raise
+    finally:
+        pooch_logger.setLevel(level)
+
+
+def _remove_empty_folders(root):
+    """Remove ``root`` and the folders under it that hold no file."""
+    if not root.is_dir():
+        return
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        try:
+            folder.rmdir()  # only if empty
+        except OSError:
+            pass
+    try:
+        root.rmdir()
+    except OSError:
+        pass
+
+
+def _download(collection, files, *, base_url, cache_dir):
+    """Download ``files`` (registry paths) with checksums; return local paths.
+
+    Failures become :class:`DataUnavailableError` naming the fix.
+    """
+    import requests
+
+    if not base_url.endswith("/"):
+        base_url += "/"
+    seconds = _timeout()
+    try:
+        return _fetch_files(collection, files, base_url=base_url, cache_dir=cache_dir,
+                            seconds=seconds)
     except ValueError as exc:  # pooch: the sha256 does not match
         raise DataUnavailableError(
             f"a downloaded file from {base_url} does not match its sha256 in "
@@ -218,15 +349,21 @@ def _download(collection, files, *, base_url, cache_dir):
             "use another mirror (PIXELFOREST_DATA_URL), or set "
             "PIXELFOREST_DATA_DIR to a folder holding a copy of the data."
         ) from exc
+    except requests.HTTPError as exc:  # the server answered, with an error status
+        raise DataUnavailableError(
+            f"sample data unavailable (could not download from {base_url}: "
+            f"{_short_reason(exc)}): set PIXELFOREST_DATA_DIR to a folder holding "
+            f"{collection.name}/ (a local copy, e.g. ../shared/data), or "
+            "PIXELFOREST_DATA_URL to a mirror that has the files."
+        ) from exc
     except OSError as exc:  # requests' errors derive from OSError
         raise DataUnavailableError(
-            f"could not download the sample files from {base_url} ({exc}); check "
-            "the network connection, or set PIXELFOREST_DATA_DIR to a folder "
-            f"holding {collection.name}/ (a local copy), or PIXELFOREST_DATA_URL "
-            "to a reachable mirror."
+            f"sample data unavailable (no network? could not download from "
+            f"{base_url}: {_short_reason(exc)}; PIXELFOREST_DATA_DIR unset): set "
+            f"PIXELFOREST_DATA_DIR to a folder holding {collection.name}/ (a local "
+            "copy, e.g. ../shared/data), connect to the network, or set "
+            "PIXELFOREST_DATA_URL to a reachable mirror."
         ) from exc
-    finally:
-        pooch_logger.setLevel(level)
 
 
 def _convert(info, image_file, mask_files):
@@ -267,6 +404,13 @@ def _fetch_converted(collection, name, *, base_url, cache_dir):
     labels_path = folder / "labels" / f"{name}.tif"
     if image_path.is_file() and labels_path.is_file():
         return image_path, labels_path
+    if _offline():
+        raise DataUnavailableError(
+            "sample data unavailable (PIXELFOREST_OFFLINE is set and "
+            "PIXELFOREST_DATA_DIR unset): set PIXELFOREST_DATA_DIR to a folder "
+            f"holding {collection.name}/ (e.g. ../shared/data), or unset "
+            "PIXELFOREST_OFFLINE to download the samples."
+        )
     info = _row(collection, name)
     image_file, mask_files = collection.originals(name)
     _logger.info("downloading sample %s (%d files) from %s",
@@ -319,14 +463,22 @@ def load_sample(name, *, base_url=None):
         Unknown sample name.
     DataUnavailableError
         ``PIXELFOREST_DATA_DIR`` points to a folder without the sample, or
-        (variable unset) the download failed or a checksum did not match.
+        (variable unset) the download failed, timed out, a checksum did not
+        match, or ``PIXELFOREST_OFFLINE`` forbids downloading.
+    CorruptFileError
+        A file of the local copy (``PIXELFOREST_DATA_DIR``) differs from the
+        sha256 pixelforest ships for it.
 
     Notes
     -----
     With ``PIXELFOREST_DATA_DIR`` set, files are read from
-    ``$PIXELFOREST_DATA_DIR/dsb2018``.  Otherwise the original PNGs are
-    downloaded once (sha256-checked by pooch), converted to TIFF atomically
-    and cached in ``$PIXELFOREST_CACHE_DIR`` or ``pooch.os_cache("pixelforest")``.
+    ``$PIXELFOREST_DATA_DIR/dsb2018`` and checked against the shipped sha256
+    (once per file while its size and modification time stay the same).
+    Otherwise the original PNGs are downloaded once (sha256-checked by pooch,
+    at most ``PIXELFOREST_DOWNLOAD_TIMEOUT`` seconds of silence from the
+    server, no partial file left behind), converted to TIFF atomically and
+    cached in ``$PIXELFOREST_CACHE_DIR`` or ``pooch.os_cache("pixelforest")``.
+    ``PIXELFOREST_OFFLINE=1`` turns downloading off.
 
     Examples
     --------
