@@ -11,8 +11,8 @@ object metric (:mod:`pixelforest.evaluate.metrics`), in one run:
   watershed (scikit-image's recipe: ``peak_local_max`` of the distance with
   ``min_distance=--min-distance`` px within each component, ``watershed``
   of the negated distance);
-* ``forest+cc``: ``PixelClassifier()`` (all defaults) trained on the
-  scribbles, connected components of its foreground;
+* ``forest+cc``: ``PixelClassifier(random_state=0)`` (all defaults)
+  trained on the scribbles, connected components of its foreground;
 * ``pixelforest``: the same classifier's ``predict_instances`` with all its
   defaults.
 
@@ -151,7 +151,7 @@ def score_image(name, seed, *, alternatives, min_distance):
     times["otsu+dtws"] += t_otsu
 
     t = time.perf_counter()
-    clf = PixelClassifier(channel_axis=channel_axis).fit(image, scribbles)
+    clf = PixelClassifier(channel_axis=channel_axis, random_state=0).fit(image, scribbles)
     prob = clf.predict_proba(image)[..., -1]
     t_forest = time.perf_counter() - t
     fg = prob > 0.5  # the class predict() gives with two classes
@@ -167,7 +167,7 @@ def score_image(name, seed, *, alternatives, min_distance):
         timed("no-outline", lambda: clf.predict_instances(image, outline=None))
 
         def three_class():
-            clf3 = PixelClassifier(channel_axis=channel_axis).fit(
+            clf3 = PixelClassifier(channel_axis=channel_axis, random_state=0).fit(
                 image, rim_scribbles(scribbles, ref))
             proba = clf3.predict_proba(image)
             nuclei = instances_from_probability(proba[..., 1], image=image,
