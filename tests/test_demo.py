@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pixelforest import datasets
-from pixelforest.demo import DEFAULT_SAMPLE, format_table, run_demo
+from pixelforest.demo import DEFAULT_SAMPLE, compare_forest, format_table, run_demo
 from pixelforest.errors import DataUnavailableError
 
 
@@ -11,7 +11,7 @@ def test_default_sample_is_a_fluorescence_image():
 
 
 @pytest.mark.slow
-def test_run_demo_on_the_default_real_sample(tmp_path):
+def test_run_demo_on_the_default_real_sample(sample_data, tmp_path):
     result = run_demo(out=tmp_path)
     assert result.sample == DEFAULT_SAMPLE and result.kind == "fluorescence"
     methods = [row["method"] for row in result.rows]
@@ -26,6 +26,39 @@ def test_run_demo_on_the_default_real_sample(tmp_path):
     assert result.figure.exists() and result.figure.parent == tmp_path
     assert len(result.top_features) == 5
     assert "IoU" in format_table(result.rows).splitlines()[0]
+    # the default sample is one where the forest's advantage is real (the
+    # README shows the figures): ahead of both unsupervised methods
+    scores = {row["method"]: row for row in result.rows}
+    forest = scores.pop("random forest (scribbles)")
+    for key in ("iou", "f1", "ap"):
+        assert forest[key] > max(row[key] for row in scores.values()), key
+    assert "IoU +" in compare_forest(result.rows)
+
+
+def test_cli_demo_offline_says_why_and_prints_the_measured_comparison(
+        monkeypatch, capsys, tmp_path):
+    from pixelforest.cli.main import main
+
+    def unavailable(name):
+        raise DataUnavailableError("sample data unavailable (PIXELFOREST_OFFLINE is set "
+                                   "and PIXELFOREST_DATA_DIR unset): set ...")
+
+    monkeypatch.setattr(datasets, "load_sample", unavailable)
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    notes = [line for line in out.splitlines() if "sample data unavailable" in line]
+    assert len(notes) == 1 and notes[0].count("sample data unavailable") == 1
+    assert "using synthetic_nuclei" in notes[0]
+    line = next(line for line in out.splitlines() if line.startswith("random forest minus"))
+    rows = {row["method"]: row for row in run_demo().rows}  # the same numbers, recomputed
+    assert line == compare_forest(list(rows.values()))
+
+
+def test_compare_forest_reports_either_sign():
+    rows = [{"method": "otsu", "iou": 0.9}, {"method": "kmeans", "iou": 0.8},
+            {"method": "random forest (scribbles)", "iou": 0.85}]
+    assert compare_forest(rows, metrics=("iou",)) == (
+        "random forest minus the better of Otsu/K-means: IoU -0.050 (otsu)")
 
 
 def test_run_demo_falls_back_to_synthetic_without_data(monkeypatch, tmp_path):
@@ -49,7 +82,7 @@ def test_run_demo_named_sample_without_data_raises(monkeypatch):
         run_demo(sample=DEFAULT_SAMPLE)
 
 
-def test_run_demo_dark_nuclei_take_the_darker_class():
+def test_run_demo_dark_nuclei_take_the_darker_class(sample_data):
     name = datasets.list_samples(kind="histology")[0]
     result = run_demo(sample=name)
     assert result.kind == "histology"

@@ -13,10 +13,11 @@ def add_parser(subparsers):
                     "scribbles, print IoU / Dice / object F1 / AP for each, and save "
                     "a figure colouring each method's errors. With no data and no "
                     "network it says so and uses a synthetic image.",
-        example="pixelforest demo --sample bde3727f3a9e --out pixelforest-demo",
+        example="pixelforest demo --sample 8d05fb18ee0c --out pixelforest-demo",
     )
     parser.add_argument("--sample", default=None, metavar="NAME",
-                        help="sample name (see --list); default: a fluorescence image")
+                        help="sample name (see --list); default: 942d56861fc8, a "
+                             "dim fluorescence image of 51 nuclei")
     parser.add_argument("--out", default="pixelforest-demo", metavar="DIR",
                         help="folder for the figure (default: pixelforest-demo)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -28,7 +29,7 @@ def add_parser(subparsers):
 def run(args):
     import sys
 
-    from pixelforest.demo import format_table, run_demo
+    from pixelforest.demo import compare_forest, format_table, run_demo
 
     if args.list:
         from pixelforest import datasets
@@ -44,6 +45,7 @@ def run(args):
         print(f"note: {note}")
     print(f"\n{result.sample} ({result.kind}): scores against the reference mask\n")
     print(format_table(result.rows))
+    print(f"\n{compare_forest(result.rows)}")
     if result.top_features:
         print("\nrandom forest, top features by importance:")
         for name, importance in result.top_features:
