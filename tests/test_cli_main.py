@@ -288,3 +288,13 @@ def test_broken_pipe_like_head_exits_quietly():
         os.close(write_end)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_before_or_after_the_command_shows_the_traceback(tmp_path, where):
+    from pixelforest.errors import ModelFileError
+
+    missing = str(tmp_path / "missing.skops")
+    argv = ["--debug", "info", missing] if where == "before" else ["info", missing, "--debug"]
+    with pytest.raises(ModelFileError):
+        main(argv)

@@ -173,10 +173,6 @@ def test_rgb_image_without_channel_axis_says_to_pass_it(files, capsys):
     assert "3 channel(s)" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "the message comes from classify/pipeline.py and predict's batch report (other "
-    "owners): it must name the command-line fix, 'pixelforest train --channel-axis -1' "
-    "or 'without --channel-axis'"))
 @pytest.mark.parametrize("rgb_model", [True, False])
 def test_predict_channel_mismatch_names_the_option(files, capsys, tmp_path, rgb_model):
     paths, image = files

@@ -544,3 +544,24 @@ def test_distributed_failure_leaves_nothing(cluster, data2d, tmp_path):
         predict_to_file(clf, source / "in.zarr", out / "bad.zarr", chunks=24,
                         scheduler=client)
     assert list(out.iterdir()) == []
+
+
+def test_zarr_output_stores_all_zero_blocks(data2d, tmp_path):
+    # a mask whose blocks are partly all background: every chunk is stored, so
+    # reading it back does not warn of missing chunks (which would mean lost data)
+    import warnings
+
+    from pixelforest.errors import MissingChunksWarning
+    from pixelforest.io.images import imread
+
+    image, labels, clf = data2d
+    dark = image.copy()
+    rng = np.random.default_rng(0)
+    background = image[labels == 0]  # half the image without objects, plain background
+    dark[: dark.shape[0] // 2] = rng.choice(background, dark[: dark.shape[0] // 2].shape)
+    out = predict_to_file(clf, dark, tmp_path / "mask.zarr", chunks=24, kind="mask")
+    arr = zarr.open_array(str(out))
+    assert arr.nchunks_initialized == arr.nchunks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissingChunksWarning)
+        np.testing.assert_array_equal(imread(out), arr[:])

@@ -64,7 +64,8 @@ def build_parser():
         sub_parser = module.add_parser(sub)
         sub_parser.set_defaults(_run=module.run)
         if not any(a.dest == "debug" for a in sub_parser._actions):
-            sub_parser.add_argument("--debug", action="store_true",
+            # SUPPRESS: an absent --debug after the command keeps the one before it
+            sub_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                                     help="show the full traceback when something fails")
     return parser
 

@@ -9,6 +9,7 @@ feature stack.  dask runs the blocks in parallel, so each block runs on one
 thread (the one thread budget is dask's).
 """
 
+import os
 import uuid
 
 import numpy as np
@@ -75,6 +76,11 @@ def prepare(pipeline, image, chunks, sched, *, channel_axis="training"):
     """
     if isinstance(channel_axis, str) and channel_axis == "training":
         channel_axis = pipeline.channel_axis
+    if isinstance(image, (str, os.PathLike)):
+        from pixelforest.io.images import imread_lazy
+
+        image = imread_lazy(os.path.abspath(image))  # workers may have another cwd
+    pipeline.check_rank(np.shape(image), channel_axis)
     image_cl, _ = as_dask_channel_last(image, channel_axis)
     spatial = image_cl.shape[:-1]
     pipeline.check_shape(spatial, image_cl.shape[-1], channel_axis=channel_axis)

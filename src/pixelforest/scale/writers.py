@@ -106,7 +106,8 @@ def _write_zarr_block(block, path, region):
             f"the output store {path} does not exist on this worker; on a cluster the "
             "output must be on a file system shared by every worker (same path)."
         )
-    arr = zarr.open_array(str(path), mode="r+")
+    # every block stored, also an all-zero one: a missing chunk then always means lost data
+    arr = zarr.open_array(str(path), mode="r+").with_config({"write_empty_chunks": True})
     arr[region] = block
     if not path.exists():  # pragma: no cover - removed while this block was written
         shutil.rmtree(path, ignore_errors=True)
