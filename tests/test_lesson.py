@@ -115,7 +115,7 @@ def _returns_list(image):
 
 
 def _raises(image):
-    raise RuntimeError("oops")
+    raise RuntimeError("oops" if image.size else "empty")
 
 
 def _min_max_swapped(image):
@@ -134,11 +134,11 @@ def _min_max_swapped(image):
     (_constant_ones, "all zeros"),
     (_in_place, "in place"),
     (_flattened, "keep the image's shape"),
-    (_per_column, "values differ"),
+    (_per_column, "each column was normalized on its own"),
     (_returns_nothing, "return statement"),
     (_returns_list, "not a NumPy array"),
     (_raises, "RuntimeError: oops"),
-    (_min_max_swapped, "values differ"),
+    (_min_max_swapped, "inverted"),
 ])
 def test_normalize_rejects_wrong_answers(fn, hint):
     with pytest.raises(ExerciseCheckError, match="Exercise 1") as info:
@@ -233,7 +233,7 @@ def test_kmeans_rejects_a_threshold_elsewhere():
     image = _blob_image()
     # a valid threshold split, but far from where K-means puts it
     seg = (image > np.percentile(image, 90)).astype(np.uint8)
-    with pytest.raises(ExerciseCheckError, match="agrees with a K-means"):
+    with pytest.raises(ExerciseCheckError, match="your split is a threshold at about"):
         lesson.check_kmeans(seg, image)
 
 
@@ -241,7 +241,7 @@ def test_kmeans_rejects_another_images_segmentation():
     image = _blob_image(seed=0)
     other = np.roll(image, 7, axis=1)
     ids, _ = _kmeans_ids(other)
-    with pytest.raises(ExerciseCheckError, match="not a clustering of the pixel intensities"):
+    with pytest.raises(ExerciseCheckError, match="not a clustering of this image's intensities"):
         lesson.check_kmeans(ids.reshape(image.shape), image)
 
 
@@ -341,9 +341,9 @@ def _iou_empty_zero(p, r):
     (_iou_python_division, "ZeroDivisionError"),
     (_iou_label_values, "nonzero pixel as foreground"),
     (_iou_elementwise, "return one number"),
-    (_iou_inverted, "between 0 and 1"),
+    (_iou_inverted, "upside down"),
     (_iou_empty_zero, "expected 1"),
-    (lambda p, r: None, "return statement"),
+    (lambda p, r: None if (p.size and r.size) else 0, "return statement"),
 ])
 def test_iou_rejects_wrong_answers(fn, hint):
     with pytest.raises(ExerciseCheckError, match="Exercise 3") as info:
@@ -417,7 +417,6 @@ def _rescaled_by_dtype(image):
 
 
 @pytest.mark.parametrize("fn, hint", [
-    (_baseline, "add at least one new feature"),
     (_first_axis, "features are on the first axis"),
     (_flat, "already one row per pixel"),
     (_single, "a single feature"),
@@ -479,7 +478,7 @@ def test_improvement_rejects_typed_in_or_inconsistent_scores(table):
     with pytest.raises(ExerciseCheckError, match="score of 'otsu'"):
         lesson.check_improvement(wrong, preds, ref, candidate="random forest", improved=True)
     inverted = dict(preds, **{"k-means": ~preds["k-means"]})
-    with pytest.raises(ExerciseCheckError, match="foreground = 1"):
+    with pytest.raises(ExerciseCheckError, match="looks inverted"):
         lesson.check_improvement(scores, inverted, ref, candidate="random forest",
                                  improved=True)
 
@@ -505,3 +504,689 @@ def test_improvement_rejects_bad_candidate_and_answer(table):
     with pytest.raises(ExerciseCheckError, match="True or False"):
         lesson.check_improvement(scores, preds, ref, candidate="random forest",
                                  improved="yes")
+
+
+# == Lesson v2: the skeletons are "not done yet", never a pass and never a crash ==========
+
+def _not_done(capsys, check, *args, **kwargs):
+    assert check(*args, **kwargs) is None
+    out = capsys.readouterr().out
+    assert lesson.NOT_DONE in out and "\N{CHECK MARK}" not in out, out
+    assert "your code here" in out
+    return out
+
+
+def test_skeletons_are_not_done(capsys):
+    def my_minmax(image):
+        # your code here
+        ...
+
+    def iou_score(prediction, reference):
+        """A docstring does not make it done."""
+        # your code here
+        ...
+
+    def my_features(image):
+        image = np.asarray(image, dtype=np.float32)
+        features = [image, ndi.gaussian_filter(image, 2),
+                    ndi.gaussian_gradient_magnitude(image, 2)]
+        # your code here: append new feature images
+        return np.stack(features, axis=-1)
+
+    _not_done(capsys, lesson.check_normalize, my_minmax)
+    _not_done(capsys, lesson.check_kmeans, ..., _blob_image())
+    _not_done(capsys, lesson.check_iou, iou_score)
+    _not_done(capsys, lesson.check_features, my_features)
+    ref = np.zeros((4, 4), bool)
+    _not_done(capsys, lesson.check_improvement, {"a": ..., "b": 0.5},
+              {"a": ref, "b": ref}, ref, candidate="a", improved=...)
+    _not_done(capsys, lesson.check_improvement,
+              {"test half": {"a": 0.1, "b": 0.2}, "second image": ...},
+              {"test half": {"a": ref, "b": ref}, "second image": ...},
+              {"test half": ref, "second image": ref}, candidate="a", improved=...)
+
+
+def test_a_function_with_a_body_but_no_return_is_wrong_not_undone():
+    def my_minmax(image):
+        image = image.astype(np.float32)
+        (image - image.min()) / (image.max() - image.min())
+
+    with pytest.raises(ExerciseCheckError, match="return statement"):
+        lesson.check_normalize(my_minmax)
+
+
+# -- exercise 1: more wrong answers, each with the cause it must name ----------------------
+
+def _wrap_percent(image):  # uint8 * 100 wraps around before the division
+    low, high = image.min(), image.max()
+    return (image - low) * 100 / (high - low) / 100 if high > low else np.zeros(image.shape)
+
+
+def _wrap_square(image):  # (image - low) ** 2 in uint8 wraps around
+    low, high = image.min(), image.max()
+    return np.sqrt((image - low) ** 2) / (high - low) if high > low else np.zeros(image.shape)
+
+
+def _uint8_rounded_back(image):  # correct formula, stored back in the input's dtype
+    low, high = image.min(), image.max()
+    if high == low:
+        return np.zeros(image.shape)
+    out = np.empty_like(image)
+    out[...] = (image - low) / (high - low) * 1.0
+    return out.astype(np.float64)
+
+
+def _inverted(image):
+    image = image.astype(np.float64)
+    span = np.ptp(image)
+    return (image.max() - image) / span if span else np.zeros(image.shape)
+
+
+def _percentage(image):
+    image = image.astype(np.float64)
+    span = np.ptp(image)
+    return 100 * (image - image.min()) / span if span else np.zeros(image.shape)
+
+
+def _per_row(image):
+    image = image.astype(np.float64)
+    low, high = image.min(axis=1, keepdims=True), image.max(axis=1, keepdims=True)
+    return (image - low) / np.where(high > low, high - low, 1)
+
+
+def _percentile_clip(image):
+    image = image.astype(np.float64)
+    low, high = np.percentile(image, (5, 95))
+    return np.clip((image - low) / (high - low), 0, 1) if high > low else np.zeros(image.shape)
+
+
+def _rounded(image):
+    return np.round(minmax_reference(image), 2)
+
+
+def _float16(image):
+    return minmax_reference(image).astype(np.float16)
+
+
+def _uses_the_notebook_image(img):
+    image = GLOBAL_IMAGE.astype(np.float32)
+    return (image - image.min()) / np.ptp(image)
+
+
+GLOBAL_IMAGE = np.arange(12, dtype=np.uint8).reshape(3, 4)
+
+
+def _returns_tuple(image):
+    image = image.astype(np.float32)
+    return minmax_reference(image), image.min(), image.max()
+
+
+def _integer_result(image):
+    span = int(image.max()) - int(image.min())
+    return ((image - image.min()) * 255 // max(span, 1)).astype(np.uint8)
+
+
+def _constant_half(image):
+    image = image.astype(np.float32)
+    span = np.ptp(image)
+    return (image - image.min()) / span if span else np.full(image.shape, 0.5)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (_wrap_percent, "wraps around"),
+    (_wrap_square, "right on the same values given as float64"),
+    (_inverted, "the brightest pixel became 0"),
+    (_percentage, "a percentage"),
+    (_per_row, "each row was normalized on its own"),
+    (_percentile_clip, "clipped"),
+    (_rounded, "rounded to 2 decimal"),
+    (_float16, "float16"),
+    (_uses_the_notebook_image, "never reads its argument 'img' and uses the notebook's "
+                               "variable 'GLOBAL_IMAGE'"),
+    (_returns_tuple, "return only the array"),
+    (_integer_result, "cast to float"),
+    (_constant_half, "all zeros"),
+])
+def test_normalize_names_the_cause(fn, hint):
+    with pytest.raises(ExerciseCheckError, match="Exercise 1") as info:
+        lesson.check_normalize(fn)
+    assert hint in str(info.value)
+
+
+def test_normalize_wrap_around_is_not_blamed_on_the_formula():
+    with pytest.raises(ExerciseCheckError) as info:
+        lesson.check_normalize(_wrap_percent)
+    message = str(info.value)
+    assert "your formula is right" in message and "astype(np.float32)" in message
+    assert "(image - low) / (high - low)" not in message
+
+
+def _minmax_sklearn(image):
+    from sklearn.preprocessing import MinMaxScaler
+
+    column = np.asarray(image, dtype=np.float64).reshape(-1, 1)
+    return MinMaxScaler().fit_transform(column).reshape(image.shape)
+
+
+def _minmax_skimage(image):
+    from skimage import exposure, img_as_float
+
+    image = img_as_float(image)  # rescales by dtype, which min-max undoes
+    if np.ptp(image) == 0:
+        return np.zeros(image.shape)
+    return exposure.rescale_intensity(image, out_range=(0.0, 1.0))
+
+
+def _minmax_subtract_then_cast(image):  # image - min cannot wrap around: fine
+    span = float(np.ptp(image))
+    shifted = (image - image.min()).astype(np.float32)
+    return shifted / span if span else shifted
+
+
+def _minmax_np_divide(image):
+    image = image.astype(np.float64)
+    out = np.zeros_like(image)
+    return np.divide(image - image.min(), np.ptp(image), out=out, where=np.ptp(image) > 0)
+
+
+@pytest.mark.parametrize("fn", [_minmax_sklearn, _minmax_skimage, _minmax_subtract_then_cast,
+                                _minmax_np_divide])
+def test_normalize_accepts_unusual_correct_answers(capsys, fn):
+    _passes(capsys, lesson.check_normalize, fn)
+
+
+def test_normalize_on_the_lessons_image(capsys):
+    image = _blob_image()
+    out = _passes(capsys, lesson.check_normalize, minmax_reference, image)
+    assert "pixelforest.normalize_minmax" in out
+
+
+# -- exercise 2: more wrong answers ---------------------------------------------------------
+
+def _square_blobs():
+    image = _blob_image(shape=(30, 30), seed=3)
+    image[2:9, 20:28] = 200  # an asymmetric blob: a transpose is visible
+    ids, km = _kmeans_ids(image)
+    return image, ids.reshape(image.shape), km
+
+
+@pytest.mark.parametrize("make, hint", [
+    (lambda image, seg, km: km, "you passed the model"),
+    (lambda image, seg, km: km.cluster_centers_, "the cluster centres"),
+    (lambda image, seg, km: km.transform(image.reshape(-1, 1).astype(float)),
+     "kmeans.transform"),
+    (lambda image, seg, km: seg.T, "transposed"),
+    (lambda image, seg, km: seg.ravel().reshape(image.shape, order="F"), "order='F'"),
+    (lambda image, seg, km: seg.astype(np.uint8) * 255, "seg == 255"),
+    (lambda image, seg, km: seg == 0, "inverted"),
+    (lambda image, seg, km: (image > 150).astype(int), "your split is a threshold at about"),
+    (lambda image, seg, km: seg[:15], "a crop, the other half"),
+    (lambda image, seg, km: np.roll(seg, 5, axis=0), "not a clustering of this image"),
+    (lambda image, seg, km: [[1]], "cluster centres"),
+])
+def test_kmeans_names_the_cause(make, hint):
+    image, seg, km = _square_blobs()
+    with pytest.raises(ExerciseCheckError, match="Exercise 2") as info:
+        lesson.check_kmeans(make(image, seg, km), image)
+    assert hint in str(info.value)
+
+
+def test_kmeans_fortran_order_on_a_non_square_image():
+    image = _blob_image()
+    ids, _ = _kmeans_ids(image)
+    with pytest.raises(ExerciseCheckError, match="reshaped in Fortran"):
+        lesson.check_kmeans(ids.reshape(image.shape, order="F"), image)
+
+
+def test_kmeans_swapped_arguments():
+    image, seg, _ = _square_blobs()
+    with pytest.raises(ExerciseCheckError, match="arguments are swapped"):
+        lesson.check_kmeans(minmax_reference(image), seg)
+
+
+@pytest.mark.parametrize("make", [
+    lambda image, seg: seg.astype(np.float64),            # 0.0 / 1.0
+    lambda image, seg: seg.tolist(),                       # nested lists
+    lambda image, seg: seg.astype(np.int64) == 1,          # bool mask
+    lambda image, seg: _otsu(image),                       # Otsu splits where K-means does
+])
+def test_kmeans_accepts_unusual_correct_answers(capsys, make):
+    image, seg, _ = _square_blobs()
+    _passes(capsys, lesson.check_kmeans, make(image, seg), image)
+    # the raw image and the normalized one give the same partition
+    _passes(capsys, lesson.check_kmeans, make(image, seg), minmax_reference(image))
+
+
+def _otsu(image):
+    from skimage.filters import threshold_otsu
+
+    return (image > threshold_otsu(image)).astype(np.uint8)
+
+
+# -- exercise 3: more wrong answers ---------------------------------------------------------
+
+def _precision(p, r):
+    p, r = p > 0, r > 0
+    return (p & r).sum() / p.sum() if p.sum() else 1.0
+
+
+def _recall(p, r):
+    p, r = p > 0, r > 0
+    return (p & r).sum() / r.sum() if r.sum() else 1.0
+
+
+def _iou_percent(p, r):
+    return 100 * iou_reference(p, r)
+
+
+def _jaccard_distance(p, r):
+    return 1 - iou_reference(p, r)
+
+
+def _intersection_only(p, r):
+    return int(((p > 0) & (r > 0)).sum())
+
+
+def _union_only(p, r):
+    return int(((p > 0) | (r > 0)).sum())
+
+
+def _background_iou(p, r):
+    return iou_reference(p == 0, r == 0)
+
+
+def _iou_of_notebook_masks(prediction, reference):
+    return iou_reference(GLOBAL_IMAGE > 3, GLOBAL_IMAGE > 5)
+
+
+def _iou_and_dice(p, r):
+    return iou_reference(p, r), _dice(p, r)
+
+
+def _iou_bitwise_on_labels(p, r):  # & and | on label values: 2 & 1 == 0
+    union = np.sum(p | r)
+    return np.sum(p & r) / union if union else 1.0
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (_precision, "that is the precision"),
+    (_recall, "that is the recall"),
+    (_iou_percent, "as a percentage"),
+    (_jaccard_distance, "1 - IoU"),
+    (_intersection_only, "the number of shared pixels"),
+    (_union_only, "the number of pixels in the union"),
+    (_background_iou, "the IoU of the background"),
+    (_iou_of_notebook_masks, "never reads its argument"),
+    (_iou_and_dice, "a tuple of 2 values"),
+    (_iou_bitwise_on_labels, "right on 0/1 masks but not on label images"),
+    (_iou_inverted, "upside down"),
+])
+def test_iou_names_the_cause(fn, hint):
+    with pytest.raises(ExerciseCheckError, match="Exercise 3") as info:
+        lesson.check_iou(fn)
+    assert hint in str(info.value)
+
+
+@pytest.mark.parametrize("fn", [_precision, _recall])
+def test_iou_precision_and_recall_are_not_called_dice(fn):
+    with pytest.raises(ExerciseCheckError) as info:
+        lesson.check_iou(fn)
+    assert "Dice" not in str(info.value)
+
+
+def test_iou_a_percentage_is_not_told_upside_down():
+    with pytest.raises(ExerciseCheckError) as info:
+        lesson.check_iou(_iou_percent)
+    assert "upside down" not in str(info.value) and "other way" not in str(info.value)
+
+
+def _iou_float32(p, r):
+    p, r = np.asarray(p) != 0, np.asarray(r) != 0
+    union = np.float32(np.count_nonzero(p | r))
+    return np.float32(np.count_nonzero(p & r)) / union if union else np.float32(1)
+
+
+def _iou_sklearn(p, r):
+    from sklearn.metrics import jaccard_score
+
+    return jaccard_score(np.ravel(r) != 0, np.ravel(p) != 0, zero_division=1.0)
+
+
+def _iou_sets(p, r):
+    a, b = set(np.flatnonzero(p)), set(np.flatnonzero(r))
+    return len(a & b) / len(a | b) if a | b else 1
+
+
+def _iou_array_of_one(p, r):
+    return np.array([iou_reference(p, r)])
+
+
+@pytest.mark.parametrize("fn", [_iou_float32, _iou_sklearn, _iou_sets, _iou_array_of_one])
+def test_iou_accepts_unusual_correct_answers(capsys, fn):
+    _passes(capsys, lesson.check_iou, fn)
+
+
+# -- exercise 4: more wrong answers ---------------------------------------------------------
+
+def _plus(image, *extra):
+    image = np.asarray(image, dtype=np.float32)
+    base = [image, ndi.gaussian_filter(image, 2), ndi.gaussian_gradient_magnitude(image, 2)]
+    return np.stack(base + [f(image) for f in extra], axis=-1)
+
+
+def _scaled_copy(image):
+    return _plus(image, lambda im: 2 * ndi.gaussian_filter(im, 2))
+
+
+def _shifted_copy(image):
+    return _plus(image, lambda im: im + 10)
+
+
+def _log_copy(image):
+    return _plus(image, lambda im: np.log1p(im))
+
+
+def _threshold_copy(image):
+    return _plus(image, lambda im: (ndi.gaussian_filter(im, 2) > 60).astype(np.float32))
+
+
+def _no_features_at_all(image):
+    return np.zeros(image.shape + (0,), np.float32)
+
+
+def _three_others(image):
+    image = image.astype(np.float32)
+    return np.stack([ndi.gaussian_filter(image, s) for s in (1, 4, 8)], axis=-1)
+
+
+def _seeded_noise(image):
+    return _plus(image, lambda im: np.random.default_rng(0).normal(size=im.shape))
+
+
+def _unseeded_noise(image):
+    return _plus(image, lambda im: np.random.default_rng().normal(size=im.shape))
+
+
+def _coordinates(image):
+    return _plus(image, lambda im: np.indices(im.shape)[0].astype(np.float32),
+                 lambda im: np.indices(im.shape)[1].astype(np.float32))
+
+
+def _uint8_filters_cast_at_the_end(image):
+    return np.stack([image, ndi.gaussian_filter(image, 2),
+                     ndi.gaussian_gradient_magnitude(image, 2),
+                     ndi.gaussian_filter(image, 6)], axis=-1).astype(np.float32)
+
+
+def _uint8_wrap(image):  # local contrast computed in uint8 wraps around
+    return np.concatenate([_plus(image), (image - ndi.gaussian_filter(image, 4))[
+        ..., np.newaxis].astype(np.float32)], axis=-1)
+
+
+def _features_of_the_notebook_image(img):
+    return _plus(GLOBAL_IMAGE, lambda im: ndi.gaussian_filter(im, 4))
+
+
+def _stack_of_stacks(image):
+    base = _plus(image)
+    return np.stack([base, base + ndi.gaussian_laplace(image.astype(np.float32), 3)[
+        ..., np.newaxis]], axis=-1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (_scaled_copy, "a scaled or shifted copy of feature 1"),
+    (_shifted_copy, "a scaled or shifted copy of feature 0"),
+    (_log_copy, "a monotone function of feature 0"),
+    (_threshold_copy, "a monotone function of feature 1"),
+    (_no_features_at_all, "you have 0 features"),
+    (_three_others, "you have 3 features"),
+    (_seeded_noise, "does not depend on the image"),
+    (_unseeded_noise, "it is random"),
+    (_coordinates, "does not depend on the image"),
+    (_uint8_filters_cast_at_the_end, "the filter ran in uint8"),
+    (_uint8_wrap, "ran in uint8 and wrapped around"),
+    (_features_of_the_notebook_image, "never reads its argument 'img'"),
+    (_stack_of_stacks, "a stack of stacks"),
+])
+def test_features_name_the_cause(fn, hint):
+    with pytest.raises(ExerciseCheckError, match="Exercise 4") as info:
+        lesson.check_features(fn)
+    assert hint in str(info.value)
+
+
+def test_features_left_in_uint8_are_not_blamed_on_rescaling():
+    with pytest.raises(ExerciseCheckError) as info:
+        lesson.check_features(_uint8_filters_cast_at_the_end)
+    assert "rescaled" not in str(info.value)
+
+
+def test_features_unchanged_skeleton_is_not_done(capsys):
+    _not_done(capsys, lesson.check_features, _baseline)
+
+
+def _local_contrast(image):  # intensity minus its blur: a combination, not a copy
+    return _plus(image, lambda im: im - ndi.gaussian_filter(im, 2))
+
+
+def _local_std(image):
+    return _plus(image, lambda im: ndi.generic_filter(im, np.std, size=5))
+
+
+def _skimage_multiscale(image):
+    from skimage.feature import multiscale_basic_features
+
+    return multiscale_basic_features(image.astype(np.float32), sigma_min=1, sigma_max=4,
+                                     num_sigma=2, edges=True, texture=False).astype(np.float32)
+
+
+def _only_new_features(image):
+    image = image.astype(np.float64)
+    return np.stack([ndi.gaussian_filter(image, 1), ndi.gaussian_laplace(image, 2),
+                     ndi.gaussian_laplace(image, 4), ndi.gaussian_filter(image, 8)], axis=-1)
+
+
+@pytest.mark.parametrize("fn", [_local_contrast, _local_std, _skimage_multiscale,
+                                _only_new_features])
+def test_features_accept_unusual_correct_answers(capsys, fn):
+    _passes(capsys, lesson.check_features, fn)
+
+
+# -- exercise 5: more wrong answers ---------------------------------------------------------
+
+def _disc_mask(shape, centres, radius):
+    yy, xx = np.indices(shape)
+    mask = np.zeros(shape, bool)
+    for cy, cx in centres:
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2
+    return mask
+
+
+@pytest.fixture()
+def held_out():
+    """A split like the lesson's: training and test halves of the same shape."""
+    from pixelforest.evaluate.metrics import iou
+
+    shape = (20, 30)
+    train_ref = _disc_mask(shape, [(5, 5), (12, 20), (15, 8)], 4)
+    test_ref = _disc_mask(shape, [(6, 22), (14, 10)], 5)
+    forest_test = test_ref.copy()
+    forest_test[4:8, 24:28] = False  # errors on the held-out pixels
+    forest_test[0:3, 0:4] = True
+    forest_train = train_ref.copy()  # nearly perfect where it was trained
+    forest_train[0, 0] = True
+    otsu = _disc_mask(shape, [(6, 22), (14, 10)], 6)
+    kmeans = _disc_mask(shape, [(6, 22), (14, 10)], 4)
+    preds = {"Otsu": otsu, "K-means": kmeans, "random forest": forest_test}
+    scores = {name: iou(p, test_ref) for name, p in preds.items()}
+    return dict(scores=scores, preds=preds, test_ref=test_ref, train_ref=train_ref,
+                forest_train=forest_train)
+
+
+def _check5(scores, preds, ref, train_ref, improved=True):
+    lesson.check_improvement(scores, preds, ref, candidate="random forest",
+                             improved=improved, training_reference=train_ref)
+
+
+def test_improvement_accepts_held_out_scores(capsys, held_out):
+    h = held_out
+    _passes(capsys, _check5_printing, h["scores"], h["preds"], h["test_ref"], h["train_ref"])
+
+
+def _check5_printing(*args, **kwargs):
+    _check5(*args, **kwargs)
+
+
+def _case_training_reference(h):
+    from pixelforest.evaluate.metrics import iou
+
+    preds = dict(h["preds"], **{"random forest": h["forest_train"]})
+    scores = {n: iou(p, h["train_ref"]) for n, p in preds.items()}
+    return scores, preds, h["train_ref"]
+
+
+def _case_predicted_training_half(h):
+    from pixelforest.evaluate.metrics import iou
+
+    preds = dict(h["preds"], **{"random forest": h["forest_train"]})
+    scores = {n: iou(p, h["test_ref"]) for n, p in preds.items()}
+    return scores, preds, h["test_ref"]
+
+
+def _case_score_from_training(h):
+    return dict(h["scores"], **{"random forest": 0.998}), h["preds"], h["test_ref"]
+
+
+def _case_inverted_kmeans(h):
+    from pixelforest.evaluate.metrics import iou
+
+    preds = dict(h["preds"], **{"K-means": ~h["preds"]["K-means"]})
+    return {n: iou(p, h["test_ref"]) for n, p in preds.items()}, preds, h["test_ref"]
+
+
+def _case_classes_1_2(h):
+    from pixelforest.evaluate.metrics import iou
+
+    classes = h["preds"]["random forest"].astype(np.uint8) + 1
+    preds = dict(h["preds"], **{"random forest": classes})
+    return {n: iou(p, h["test_ref"]) for n, p in preds.items()}, preds, h["test_ref"]
+
+
+def _case_background_class(h):
+    from pixelforest.evaluate.metrics import iou
+
+    classes = h["preds"]["random forest"].astype(np.uint8) + 1
+    preds = dict(h["preds"], **{"random forest": classes == 1})
+    return {n: iou(p, h["test_ref"]) for n, p in preds.items()}, preds, h["test_ref"]
+
+
+def _case_percentages(h):
+    return {n: 100 * s for n, s in h["scores"].items()}, h["preds"], h["test_ref"]
+
+
+def _case_dice(h):
+    from pixelforest.evaluate.metrics import dice
+
+    return ({n: dice(p, h["test_ref"]) for n, p in h["preds"].items()}, h["preds"],
+            h["test_ref"])
+
+
+def _case_accuracy(h):
+    return ({n: float(np.mean(p == h["test_ref"])) for n, p in h["preds"].items()},
+            h["preds"], h["test_ref"])
+
+
+def _case_swapped(h):
+    s = h["scores"]
+    return dict(s, Otsu=s["K-means"], **{"K-means": s["Otsu"]}), h["preds"], h["test_ref"]
+
+
+def _case_rounded(h):
+    return {n: round(s, 1) for n, s in h["scores"].items()}, h["preds"], h["test_ref"]
+
+
+def _case_probabilities(h):
+    from pixelforest.evaluate.metrics import iou
+
+    proba = np.where(h["preds"]["random forest"], 0.8, 0.3)
+    preds = dict(h["preds"], **{"random forest": proba})
+    return {n: iou(p, h["test_ref"]) for n, p in preds.items()}, preds, h["test_ref"]
+
+
+def _case_flat(h):
+    preds = dict(h["preds"], **{"random forest": h["preds"]["random forest"].ravel()})
+    return h["scores"], preds, h["test_ref"]
+
+
+def _case_nothing_found(h):
+    preds = dict(h["preds"], **{"random forest": np.zeros_like(h["test_ref"])})
+    return dict(h["scores"], **{"random forest": 0.0}), preds, h["test_ref"]
+
+
+@pytest.mark.parametrize("case, hint", [
+    (_case_training_reference, "the training pixels' reference"),
+    (_case_predicted_training_half, "is a prediction of the training pixels"),
+    (_case_score_from_training, "a score near 1 is what a forest gets on the pixels it was "
+                                "trained on"),
+    (_case_inverted_kmeans, "'K-means' looks inverted"),
+    (_case_classes_1_2, "holds the classes 1 and 2"),
+    (_case_background_class, "'random forest' looks inverted"),
+    (_case_percentages, "a percentage"),
+    (_case_dice, "the Dice coefficient"),
+    (_case_accuracy, "accuracy"),
+    (_case_swapped, "the IoU of 'K-means''s prediction"),
+    (_case_rounded, "rounded too much"),
+    (_case_probabilities, "probabilities"),
+    (_case_flat, "reshape it back"),
+    (_case_nothing_found, "the same value (False) everywhere"),
+])
+def test_improvement_names_the_cause(held_out, case, hint):
+    scores, preds, ref = case(held_out)
+    with pytest.raises(ExerciseCheckError, match="Exercise 5") as info:
+        _check5(scores, preds, ref, held_out["train_ref"])
+    assert hint in str(info.value)
+
+
+def test_improvement_accepts_unusual_correct_answers(capsys, held_out):
+    h = held_out
+    rounded = {n: round(s, 3) for n, s in h["scores"].items()}
+    _passes(capsys, _check5_printing, rounded, h["preds"], h["test_ref"], h["train_ref"])
+    as_ints = {n: p.astype(np.uint8) for n, p in h["preds"].items()}
+    float32 = {n: np.float32(s) for n, s in h["scores"].items()}
+    _passes(capsys, _check5_printing, float32, as_ints, h["test_ref"].astype(np.uint16) * 7,
+            h["train_ref"], improved=np.bool_(True))
+    # without the training reference, the flat table of the seed still works
+    _passes(capsys, lesson.check_improvement, h["scores"], h["preds"], h["test_ref"],
+            candidate="random forest", improved=True)
+
+
+@pytest.fixture()
+def two_images(held_out):
+    from pixelforest.evaluate.metrics import iou
+
+    h = held_out
+    second_ref = _disc_mask((16, 16), [(8, 8)], 5)
+    second = {"Otsu": _disc_mask((16, 16), [(8, 8)], 5),  # Otsu wins on this image
+              "K-means": _disc_mask((16, 16), [(8, 8)], 3),
+              "random forest": _disc_mask((16, 16), [(8, 9)], 5)}
+    preds = {"test half": h["preds"], "second image": second}
+    refs = {"test half": h["test_ref"], "second image": second_ref}
+    scores = {k: {n: iou(p, refs[k]) for n, p in v.items()} for k, v in preds.items()}
+    return scores, preds, refs
+
+
+def test_improvement_nested_tables(capsys, two_images, held_out):
+    scores, preds, refs = two_images
+    out = _passes(capsys, lesson.check_improvement, scores, preds, refs,
+                  candidate="random forest",
+                  improved={"test half": True, "second image": False},
+                  training_reference=held_out["train_ref"])
+    assert "test half" in out and "second image" in out
+    with pytest.raises(ExerciseCheckError, match="answer per image"):
+        lesson.check_improvement(scores, preds, refs, candidate="random forest",
+                                 improved=True)
+    with pytest.raises(ExerciseCheckError, match="for 'second image' does not match"):
+        lesson.check_improvement(scores, preds, refs, candidate="random forest",
+                                 improved={"test half": True, "second image": True})
+    with pytest.raises(ExerciseCheckError, match="name different images"):
+        lesson.check_improvement(scores, preds, {"test half": refs["test half"]},
+                                 candidate="random forest", improved=True)
