@@ -82,7 +82,7 @@ def test_pipeline_block_api_equals_predict_proba(trained):
     pipe = clf.pipeline_
     image_cl = pipe.check_image(image)
     bounds = pipe.statistics(image_cl)
-    assert bounds.shape == (1, 2)
+    assert bounds.shape == (1, 4)  # robust: (low, high) and the fill of a constant region
     np.testing.assert_array_equal(pipe.predict_proba_block(image_cl, bounds),
                                   clf.predict_proba(image))
     # a block cut with halo_ gives the interior bit for bit

@@ -42,8 +42,9 @@ from pixelforest.features.compute import check_fits_halo, features_of_block
 from pixelforest.preprocess.normalize import (
     ROBUST_CLIP,
     bounds_channel_last,
-    robust_bounds_channel_last,
+    robust_statistics_channel_last,
     stretch_channel_last,
+    stretch_robust,
 )
 
 __all__ = ["NORMALIZATIONS", "PredictionPipeline", "pipeline_of"]
@@ -256,12 +257,14 @@ class PredictionPipeline:
 
         Returns
         -------
-        bounds : ndarray of float64, shape (n_channels, 2), or None
-            Per-channel ``(low, high)`` mapped to 0 and 1; None when the
-            pipeline does not normalize.
+        stats : ndarray of float64, shape (n_channels, 2) or (n_channels, 4), or None
+            Per-channel ``(low, high)`` mapped to 0 and 1 (``"robust"``
+            adds the fill of a large constant region, see
+            :func:`~pixelforest.preprocess.normalize.robust_statistics_channel_last`);
+            None when the pipeline does not normalize.
         """
         if self.normalize == "robust":
-            return robust_bounds_channel_last(np.asarray(image_cl))
+            return robust_statistics_channel_last(np.asarray(image_cl))
         q = self.percentiles
         if q is None:
             return None
@@ -272,11 +275,9 @@ class PredictionPipeline:
         """The block as float32, normalized by ``stats`` (None: as it is)."""
         if stats is None:
             return block_cl.astype(np.float32)
-        lo, hi = CLIP_RANGES[self.normalize]
-        if (lo, hi) == (0.0, 1.0):
-            return stretch_channel_last(block_cl, stats, clip=True)
-        out = stretch_channel_last(block_cl, stats, clip=False)
-        return np.clip(out, lo, hi, out=out)
+        if self.normalize == "robust":
+            return stretch_robust(block_cl, stats, CLIP_RANGES["robust"])
+        return stretch_channel_last(block_cl, stats, clip=True)
 
     def features_block(self, block_cl, stats, *, crop=None, n_threads=1):
         """Feature stack ``(crop shape..., n_features)`` of a raw channel-last block."""

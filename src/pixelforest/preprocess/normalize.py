@@ -434,6 +434,9 @@ def normalize_percentile(image, low=1.0, high=99.8, *, clip=True, channel_axis=N
 # --------------------------------------------------------------------------
 # robust two-class statistics: background and objects mapped to 0 and 1
 
+#: Range :func:`normalize_robust` clips to (background 0, objects 1).
+ROBUST_CLIP = (-1.0, 2.0)
+
 #: Histogram bins of a float (or wider than 16-bit integer) channel for
 #: :func:`robust_bounds`, between its minimum and maximum.
 ROBUST_BINS = 4096
@@ -513,7 +516,7 @@ def _otsu_index(values, counts):
     return int(np.argmax(between))
 
 
-def bounds_from_histograms(values, counts):
+def bounds_from_histograms(values, counts, minima=None):
     """Robust ``(low, high)`` per channel from histograms; and the constant-region shares.
 
     Per channel: the pixels at the channel's minimum and at its maximum are
@@ -537,16 +540,28 @@ def bounds_from_histograms(values, counts):
         Per channel, the larger share of pixels at the minimum or the
         maximum value (0 for a channel of at most 3 values, which has no
         other pixels to leave them out for).
+    fill : ndarray of float64, shape (n_channels, 2)
+        Per channel, ``(value, level)``: when more than
+        :data:`CONSTANT_REGION_FRACTION` of the pixels hold the channel's
+        minimum ``value`` (a zero border, missing data), those pixels are
+        to be read as ``level`` after normalization (0 or 1, the bound of
+        the larger class: the background), so that the features of the
+        pixels around them do not see an edge; NaN for no such region.
     """
     n_channels = counts.shape[0]
     bounds = np.empty((n_channels, 2), dtype=np.float64)
     constant = np.zeros(n_channels, dtype=np.float64)
+    fill = np.full((n_channels, 2), np.nan)
     for c in range(n_channels):
         v, n = values[c], counts[c]
         nz = np.flatnonzero(n)
         total = int(n.sum())
         if nz.size > 3:  # an image of 2 or 3 values is all "constant regions"
             constant[c] = max(int(n[nz[0]]), int(n[nz[-1]])) / total
+            low_share = int(n[nz[0]]) / total
+        else:
+            low_share = 0.0
+        minimum = float(v[nz[0]] if minima is None else minima[c])
         if nz.size == 1:
             bounds[c] = v[nz[0]]
             continue
@@ -558,15 +573,17 @@ def bounds_from_histograms(values, counts):
         k = _otsu_index(v, kept)
         bounds[c] = _weighted_median(v[:k + 1], kept[:k + 1]), \
             _weighted_median(v[k + 1:], kept[k + 1:])
-    return bounds, constant
+        if low_share > CONSTANT_REGION_FRACTION:
+            fill[c] = minimum, 0.0 if kept[:k + 1].sum() >= kept[k + 1:].sum() else 1.0
+    return bounds, constant, fill
 
 
 #: Warning of a large constant region (formatted with ``c``, ``share`` and ``value``).
 CONSTANT_REGION_MESSAGE = (
     "{share:.0%} of the pixels of channel {c} hold its minimum or maximum value "
     "(a border, missing data or saturation?); the normalization statistics "
-    "leave them out, but the features near such a region still change: crop "
-    "it away or fill it if it is not part of the image."
+    "leave them out (a region at the minimum is read as background), but the "
+    "features near it may still change: crop it away if it is not part of the image."
 )
 
 
@@ -580,8 +597,14 @@ def warn_constant_regions(constant, *, stacklevel=3):
                           ConstantRegionWarning, stacklevel=stacklevel)
 
 
-def robust_bounds_channel_last(image_cl, *, warn=True):
-    """:func:`robust_bounds` of a checked channel-last image (no checks)."""
+def robust_statistics_channel_last(image_cl, *, warn=True):
+    """Robust statistics ``(n_channels, 4)`` of a checked channel-last image (no checks).
+
+    Columns: the bounds of :func:`robust_bounds`, then the ``fill`` of
+    :func:`bounds_from_histograms` (the minimum value of a large constant
+    region and the level it is read as; NaN for none), as
+    :func:`stretch_robust` applies them.
+    """
     flat = image_cl.reshape(-1, image_cl.shape[-1])
     n_channels = flat.shape[1]
     if histogram_kind(flat.dtype) == "values":
@@ -591,10 +614,25 @@ def robust_bounds_channel_last(image_cl, *, warn=True):
         lows, highs = flat.min(axis=0), flat.max(axis=0)
         counts = bin_histograms(flat, lows, highs)
         values = histogram_values(flat.dtype, lows, highs, n_channels)
-    bounds, constant = bounds_from_histograms(values, counts)
+    minima = None if histogram_kind(flat.dtype) == "values" else lows
+    bounds, constant, fill = bounds_from_histograms(values, counts, minima)
     if warn:
         warn_constant_regions(constant, stacklevel=4)
-    return bounds
+    return np.concatenate([bounds, fill], axis=1)
+
+
+def stretch_robust(image_cl, stats, clip=ROBUST_CLIP):
+    """Stretch a channel-last block by robust statistics (:func:`robust_statistics_channel_last`).
+
+    Elementwise: a block's result equals the same pixels of the whole image's.
+    """
+    out = stretch_channel_last(image_cl, stats[:, :2], clip=False)
+    np.clip(out, *clip, out=out)
+    for c in range(stats.shape[0]):
+        value, level = stats[c, 2], stats[c, 3]
+        if np.isfinite(value):
+            out[..., c][image_cl[..., c] == value] = level
+    return out
 
 
 def robust_bounds(image, *, channel_axis=None):
@@ -637,14 +675,16 @@ def robust_bounds(image, *, channel_axis=None):
     """
     image = check_image(image, channel_axis=channel_axis)
     image_cl, _ = to_channel_last(image, check_channel_axis(channel_axis, image.ndim))
-    return robust_bounds_channel_last(image_cl)
+    return robust_statistics_channel_last(image_cl)[:, :2]
 
 
 def normalize_robust(image, *, clip=True, channel_axis=None):
     """Map each channel's background level to 0 and its object level to 1.
 
     ``apply_bounds(image, robust_bounds(image))``, clipped to
-    :data:`ROBUST_CLIP`: unlike percentiles of the extremes, the levels of
+    :data:`ROBUST_CLIP`; the pixels of a large constant region at the
+    channel's minimum (a zero border, missing data) read as the background
+    level (see :func:`bounds_from_histograms`).  Unlike percentiles of the extremes, the levels of
     the two classes of pixels move little with the number of objects in
     view, their brightest pixels, a border or missing data, so images of
     one experiment come out alike.
@@ -675,12 +715,6 @@ def normalize_robust(image, *, clip=True, channel_axis=None):
     image = check_image(image, channel_axis=channel_axis)
     axis = check_channel_axis(channel_axis, image.ndim)
     image_cl, _ = to_channel_last(image, axis)
-    bounds = robust_bounds_channel_last(image_cl)
-    out = stretch_channel_last(image_cl, bounds, clip=False)
-    if clip:
-        np.clip(out, *ROBUST_CLIP, out=out)
+    stats = robust_statistics_channel_last(image_cl)
+    out = stretch_robust(image_cl, stats, clip=ROBUST_CLIP if clip else (-np.inf, np.inf))
     return from_channel_last(out, axis)
-
-
-#: Range :func:`normalize_robust` clips to (background 0, objects 1).
-ROBUST_CLIP = (-1.0, 2.0)

@@ -257,7 +257,9 @@ def _chunk_bin_histogram(block, lows, highs):
 
 
 def robust_bounds_of_dask(image_cl, sched, *, warn=True):
-    """:func:`~pixelforest.preprocess.normalize.robust_bounds` of a channel-last dask image.
+    """The robust statistics of a channel-last dask image, ``(n_channels, 4)``.
+
+    Those of :func:`~pixelforest.preprocess.normalize.robust_statistics_channel_last`:
 
     The same histograms as in memory (exact per-value counts of 8/16-bit
     integers; otherwise the same bins between the same extrema), summed
@@ -293,10 +295,11 @@ def robust_bounds_of_dask(image_cl, sched, *, warn=True):
         parts = [dask.delayed(_chunk_bin_histogram, pure=True)(b, lows, highs) for b in blocks]
         (counts,) = sched.compute(_tree_reduce(parts, _combine_sum))
         values = histogram_values(dtype, lows, highs, n_channels)
-    bounds, constant = bounds_from_histograms(values, counts)
+    minima = None if histogram_kind(dtype) == "values" else lows
+    bounds, constant, fill = bounds_from_histograms(values, counts, minima)
     if warn:
         warn_constant_regions(constant, stacklevel=4)
-    return bounds
+    return np.concatenate([bounds, fill], axis=1)
 
 
 def lazy_statistics(pipeline, image_cl, sched):
