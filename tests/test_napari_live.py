@@ -13,7 +13,13 @@ from pixelforest.datasets import synthetic_nuclei
 from pixelforest.errors import InvalidLabelsError
 from pixelforest.features import FeatureSpec
 from pixelforest.features.compute import features_at
-from pixelforest.napari.live import Cancelled, LiveTrainer, _rows_near, plan_regions, uncertainty
+from pixelforest.napari.live import (
+    Cancelled,
+    LiveTrainer,
+    _rows_near,
+    plan_regions,
+    uncertainty,
+)
 
 SPEC = FeatureSpec(sigmas=(1.0, 2.0))
 
@@ -60,7 +66,7 @@ def test_stroke_by_stroke_equals_fit_from_scratch(nuclei):
 
 
 def test_erasing_uses_only_the_remaining_pixels(nuclei):
-    image, labels, scribbles = nuclei
+    image, _, scribbles = nuclei
     trainer = LiveTrainer(PixelClassifier(SPEC))
     current = scribbles.copy()
     current[60:62, 5:50] = 1

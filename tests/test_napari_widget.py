@@ -37,11 +37,11 @@ with warnings.catch_warnings():  # napari's dependencies warn on import
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     _unavailable("napari tests need a display: run them under xvfb-run -a")
 
-from pixelforest import PixelClassifier, datasets  # noqa: E402
-from pixelforest.classify.scribbles import simulate_scribbles  # noqa: E402
-from pixelforest.errors import DataUnavailableError  # noqa: E402
-from pixelforest.evaluate.metrics import dice, iou  # noqa: E402
-from pixelforest.napari.live import uncertainty  # noqa: E402
+from pixelforest import PixelClassifier, datasets
+from pixelforest.classify.scribbles import simulate_scribbles
+from pixelforest.errors import DataUnavailableError
+from pixelforest.evaluate.metrics import dice, iou
+from pixelforest.napari.live import uncertainty
 
 pytestmark = [
     pytest.mark.napari,
@@ -193,7 +193,7 @@ def test_erasing_and_wait_update(make_napari_viewer, small):
     assert model is widget.model
     _check(widget, image)
     # erase one stroke (label 0 through napari's API)
-    value, where = _strokes(scribbles)[-1]
+    _, where = _strokes(scribbles)[-1]
     widget.scribbles_layer.data_setitem(where, 0)
     widget.update(wait=True)
     _check(widget, image)
@@ -275,7 +275,7 @@ def test_rgb_histology(make_napari_viewer, small):
 
 
 def test_scribbles_on_two_images_train_one_model(make_napari_viewer, qtbot, small):
-    image, labels, scribbles = small
+    image, _, scribbles = small
     image2, labels2 = _sample("785555c0cbb4")
     scribbles2 = simulate_scribbles(labels2, random_state=1)
     viewer = make_napari_viewer()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pixelforest import datasets
 from pixelforest.errors import DataUnavailableError
 
-__all__ = ["fluorescence_nuclei", "histology_nuclei", "brightfield_nuclei"]
+__all__ = ["brightfield_nuclei", "fluorescence_nuclei", "histology_nuclei"]
 
 
 def _layers(name, kind):

@@ -742,7 +742,7 @@ class PixelClassifierWidget(QWidget):
             post(("done", job.gen, job.key, time.perf_counter() - job.started))
         except Cancelled:
             pass
-        except Exception as exc:  # shown in the widget; the loop goes on
+        except Exception as exc:  # noqa: BLE001 (shown in the widget; the loop goes on)
             post(("error", job.gen, exc))
 
     def _on_message(self, msg):
@@ -891,7 +891,7 @@ class PixelClassifierWidget(QWidget):
                         data, cancelled=lambda: self._gen != gen)))
                 except Cancelled:
                     pass
-                except Exception as exc:  # shown in the widget
+                except Exception as exc:  # noqa: BLE001 (shown in the widget)
                     post(("error", gen, exc))
 
             self._cv_label.setText("scoring strokes...")
@@ -1024,7 +1024,7 @@ class PixelClassifierWidget(QWidget):
             self._worker_box.clear()
             self._worker = None
 
-    def closeEvent(self, event):  # noqa: N802 (Qt's name)
+    def closeEvent(self, event):
         self.close_worker()
         super().closeEvent(event)
 

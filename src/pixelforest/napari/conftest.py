@@ -15,7 +15,7 @@ def _have_qt():
         warnings.simplefilter("ignore")
         try:
             import qtpy.QtWidgets  # noqa: F401
-        except Exception:  # ImportError, or qtpy's error for no binding
+        except Exception:  # noqa: BLE001 (ImportError, or qtpy's error for no binding)
             return False
     return True
 

@@ -34,9 +34,17 @@ import numpy as np
 from sklearn.base import clone
 
 from pixelforest._shared.threads import resolve_n_threads
-from pixelforest.classify.classifier import PixelClassifier, _check_labels, _fit_estimator
+from pixelforest.classify.classifier import (
+    PixelClassifier,
+    _check_labels,
+    _fit_estimator,
+)
 from pixelforest.classify.pipeline import PredictionPipeline
-from pixelforest.errors import ChannelMismatchError, InvalidImageError, InvalidLabelsError
+from pixelforest.errors import (
+    ChannelMismatchError,
+    InvalidImageError,
+    InvalidLabelsError,
+)
 from pixelforest.features.compute import check_fits_halo, features_at
 from pixelforest.forest.split_placement import SPLIT_SAMPLE, is_forest, place_splits
 
