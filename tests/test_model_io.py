@@ -60,7 +60,7 @@ def test_metadata_recorded(fitted, tmp_path):
     assert set(info["versions"]) == {"pixelforest", "scikit-learn", "skops", "numpy"}
     assert info["created"].endswith("+00:00")
     assert info["classes"] == [1, 2] and info["n_channels"] == 3
-    assert info["features"] == SPEC.to_dict() and info["normalize"] == "percentile"
+    assert info["features"] == SPEC.to_dict() and info["normalize"] == fitted[0].normalize
     assert info["estimator"]["class"].endswith("RandomForestClassifier")
     assert len(info["top_features"]) == 10 and info["top_features"][0][1] > 0
 
