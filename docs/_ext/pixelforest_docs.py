@@ -7,10 +7,12 @@
   git), written when the build starts, for the modules present in the source
   tree.
 * Lesson notebooks: every page under ``lessons/`` is converted with jupytext
-  to a plain Jupyter notebook next to its HTML page (``lessons/NAME.ipynb``),
-  with the MyST-only markup (exercise, solution and admonition directives,
-  roles, raw HTML) rewritten as ordinary Markdown.  That is the file the
-  "Download notebook" link of a lesson points to.
+  to two plain Jupyter notebooks next to its HTML page: the learner's
+  (``lessons/NAME.ipynb``, exercise skeletons, no solutions; the "Download the
+  notebook" link) and the instructor's (``lessons/NAME-solutions.ipynb``, the
+  reference solutions in place of the skeletons), with the MyST-only markup
+  (exercise, solution and admonition directives, list tables, roles, raw
+  HTML) rewritten as ordinary Markdown.
 """
 
 import importlib
@@ -197,6 +199,27 @@ def _split_options(body):
     return options, "\n".join(lines).strip()
 
 
+def _list_table(arg, body):
+    """A MyST ``list-table`` as a Markdown table (the first row is the header)."""
+    rows, row = [], None
+    for line in body.splitlines():
+        if line.startswith("* - "):
+            row = [line[4:].strip()]
+            rows.append(row)
+        elif line.strip().startswith("- ") and row is not None:
+            row.append(line.strip()[2:].strip())
+        elif line.strip() and row is not None:
+            row[-1] += " " + line.strip()
+    if not rows:
+        return body
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    lines = ([f"**{arg}**", ""] if arg else [])
+    lines += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * width]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines) + "\n"
+
+
 def _markdown_for_jupyter(text, exercises):
     """Rewrite MyST markup of one Markdown cell as plain (Jupyter) Markdown."""
 
@@ -209,12 +232,14 @@ def _markdown_for_jupyter(text, exercises):
             heading = f"### Exercise {len(exercises)}" + (f": {arg}" if arg else "")
             return f"{heading}\n\n{body}\n" if body else f"{heading}\n"
         if name in ("solution", "solution-start"):
-            note = ("**Reference solution.** Try it yourself first: the code cell below holds "
-                    "one correct answer and ends with the check; replace it with your own "
-                    "and run it again.")
+            note = (f"**Reference solution of exercise {len(exercises)}.** Learners have "
+                    "the skeleton above in their notebook; the code cell below is one "
+                    "correct answer and ends with the check.")
             return f"{note}\n\n{body}\n" if body else f"{note}\n"
         if name in ("exercise-end", "solution-end"):
             return ""
+        if name == "list-table":
+            return _list_table(arg, body)
         if name in _ADMONITIONS or name == "admonition":
             title = arg if name == "admonition" else _ADMONITIONS[name]
             quoted = "\n".join("> " + line if line else ">" for line in body.splitlines())
@@ -232,30 +257,76 @@ def _markdown_for_jupyter(text, exercises):
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def lesson_to_notebook(path):
+#: The two notebooks written from each lesson page.
+VARIANTS = {"learner": "{stem}.ipynb", "instructor": "{stem}-solutions.ipynb"}
+
+
+def _split_solutions(text, in_solution):
+    """Split a Markdown cell at ``solution-start``/``solution-end`` fences.
+
+    Returns ``[(inside_a_solution, segment)]`` and the state after the cell.
+    """
+    segments, pos = [], 0
+    for match in _FENCE.finditer(text):
+        if match["name"] not in ("solution-start", "solution-end"):
+            continue
+        segments.append((in_solution, text[pos:match.start()]))
+        if match["name"] == "solution-start":
+            segments.append((True, match.group(0)))
+            in_solution = True
+        else:
+            segments.append((True, match.group(0)))
+            in_solution = False
+        pos = match.end()
+    segments.append((in_solution, text[pos:]))
+    return segments, in_solution
+
+
+def lesson_to_notebook(path, variant="learner"):
     """Return the lesson page ``path`` (MyST Markdown) as a plain Jupyter notebook.
 
-    Code cells are kept as they are (the reference solutions included, so the
-    notebook runs top to bottom); MyST directives and roles become ordinary
-    Markdown; outputs are empty.
+    ``variant="learner"``: each exercise is its skeleton code cell (tagged
+    ``skeleton`` in the page: a few lines, ``# your code here`` and the
+    checker call); the reference solutions and their explanations are left
+    out.  ``variant="instructor"``: the reference solutions (cells tagged
+    ``solution``, with their explanations) instead of the skeletons.  Every
+    other cell is the same in both, so a learner's notebook runs top to bottom
+    whether or not the exercises are done.  Exercise cells carry
+    ``metadata["pixelforest"] = {"exercise": label, "role": "skeleton" or
+    "solution"}``.  MyST directives and roles become ordinary Markdown;
+    outputs are empty.
     """
     import jupytext
     import nbformat
 
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     nb = jupytext.read(path, fmt="md:myst")
-    exercises = []
-    cells = []
+    exercises, cells = [], []
+    in_solution, label = False, None
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            source = _markdown_for_jupyter(cell.source, exercises)
-            if not source:
-                continue
-            cell = nbformat.v4.new_markdown_cell(source)
+            segments, in_solution_after = _split_solutions(cell.source, in_solution)
+            for match in _FENCE.finditer(cell.source):
+                if match["name"] in ("exercise", "exercise-start"):
+                    label = _split_options(match["body"])[0].get("label", "")
+            kept = "".join(segment for inside, segment in segments
+                           if variant == "instructor" or not inside)
+            in_solution = in_solution_after
+            source = _markdown_for_jupyter(kept, exercises)
+            if source:
+                cells.append(nbformat.v4.new_markdown_cell(source))
         elif cell.cell_type == "code":
-            cell = nbformat.v4.new_code_cell(cell.source, metadata=dict(cell.metadata))
-        else:
-            continue
-        cells.append(cell)
+            tags = set(cell.metadata.get("tags", []))
+            role = "solution" if "solution" in tags else "skeleton" if "skeleton" in tags \
+                else None
+            if (role == "solution" and variant == "learner") or \
+                    (role == "skeleton" and variant == "instructor"):
+                continue
+            metadata = {k: v for k, v in cell.metadata.items() if k != "mystnb"}
+            if role:
+                metadata["pixelforest"] = {"exercise": label, "role": role}
+            cells.append(nbformat.v4.new_code_cell(cell.source, metadata=metadata))
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i:03d}"
     out = nbformat.v4.new_notebook(cells=cells)
@@ -268,7 +339,11 @@ def lesson_to_notebook(path):
 
 
 def write_lesson_notebooks(app, exception):
-    """After a successful HTML build, write ``lessons/NAME.ipynb`` next to each page."""
+    """After a successful HTML build, write each lesson's two notebooks next to its page.
+
+    ``lessons/NAME.ipynb`` is the learner's notebook (the "Download the
+    notebook" link), ``lessons/NAME-solutions.ipynb`` the instructor's.
+    """
     if exception is not None or app.builder.format != "html":
         return
     import nbformat
@@ -276,10 +351,11 @@ def write_lesson_notebooks(app, exception):
     from pixelforest._shared.atomic import atomic_output
 
     for source in sorted((Path(app.srcdir) / "lessons").glob("*.md")):
-        target = Path(app.outdir) / "lessons" / f"{source.stem}.ipynb"
-        notebook = lesson_to_notebook(source)
-        with atomic_output(target) as tmp:
-            nbformat.write(notebook, str(tmp))
+        for variant, pattern in VARIANTS.items():
+            target = Path(app.outdir) / "lessons" / pattern.format(stem=source.stem)
+            notebook = lesson_to_notebook(source, variant)
+            with atomic_output(target) as tmp:
+                nbformat.write(notebook, str(tmp))
 
 
 def setup(app):
