@@ -10,11 +10,10 @@ import pytest
 
 from pixelforest import PixelClassifier
 from pixelforest.datasets import synthetic_nuclei
-from pixelforest.errors import InvalidLabelsError
+from pixelforest.errors import Cancelled, InvalidLabelsError
 from pixelforest.features import FeatureSpec
 from pixelforest.features.compute import features_at
 from pixelforest.napari.live import (
-    Cancelled,
     LiveTrainer,
     _rows_near,
     plan_regions,

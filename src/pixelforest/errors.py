@@ -30,6 +30,7 @@ __all__ = [
     "Interrupted",
     "MissingChunksWarning",
     "SuspiciousPredictionWarning",
+    "Cancelled",
 ]
 
 
@@ -156,3 +157,7 @@ class SuspiciousPredictionWarning(UserWarning):
 class ConstantRegionWarning(UserWarning):
     """A large share of an image's pixels hold one extreme value (a border, missing data,
     saturation): normalization statistics leave them out, but say so."""
+
+
+class Cancelled(PixelforestError, RuntimeError):
+    """Work was stopped on request (a ``cancelled()`` callback said so); nothing was changed."""

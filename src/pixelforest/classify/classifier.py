@@ -17,6 +17,7 @@ batch and interactive prediction all run.
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -31,6 +32,7 @@ from pixelforest._shared.validation import (
 )
 from pixelforest.classify.pipeline import NORMALIZATIONS, PredictionPipeline
 from pixelforest.errors import (
+    Cancelled,
     ChannelMismatchError,
     InvalidImageError,
     InvalidLabelsError,
@@ -42,7 +44,7 @@ from pixelforest.features.spec import FeatureSpec
 from pixelforest.forest.defaults import default_estimator
 from pixelforest.forest.split_placement import SPLIT_SAMPLE, is_forest, place_splits
 
-__all__ = ["PixelClassifier", "default_estimator"]
+__all__ = ["PixelClassifier", "TrainingImage", "TrainingSet", "default_estimator"]
 
 _NORMALIZE_CHOICES = tuple(NORMALIZATIONS)
 
@@ -200,19 +202,7 @@ class PixelClassifier(BaseEstimator):
 
     # -- parameters ----------------------------------------------------------
     def _resolve_spec(self):
-        features = self.features
-        if features is None:
-            return FeatureSpec()
-        if isinstance(features, FeatureSpec):
-            return features
-        if isinstance(features, str):
-            return FeatureSpec.preset(features)
-        if isinstance(features, dict):
-            return FeatureSpec.from_dict(features)
-        raise InvalidParameterError(
-            f"features must be a FeatureSpec, a preset name or None, got "
-            f"{type(features).__name__}; e.g. features=FeatureSpec(sigmas=(1, 2, 4))."
-        )
+        return FeatureSpec.resolve(self.features)
 
     def _check_params(self):
         if self.normalize not in _NORMALIZE_CHOICES:
@@ -308,96 +298,7 @@ class PixelClassifier(BaseEstimator):
             Bad image (NaN, wrong dimensions) or one not larger than the
             feature halo.
         """
-        self._check_params()
-        spec = self._resolve_spec()
-        images, labels = _as_list(images, labels)
-        single = len(images) == 1
-        n_threads = resolve_n_threads(self.n_jobs)
-        estimator, seed = self._make_estimator()
-        # pass 1: check every input and count the labelled pixels (cheap), so
-        # that pass 2 writes the labelled rows straight into one array
-        checked = []
-        n_channels = ndim = None
-        for i, (image, lab) in enumerate(zip(images, labels)):
-            idx = None if single else i
-            name = "image" if single else f"images[{i}]"
-            image_cl, n_ch = self._check_training_image(image, name=name)
-            spatial = image_cl.shape[:-1]
-            if n_channels is None:
-                n_channels, ndim = n_ch, len(spatial)
-                halo = spec.halo_for(ndim)
-            elif n_ch != n_channels:
-                raise ChannelMismatchError(
-                    f"{name} has {n_ch} channel(s) but the first image has {n_channels}; "
-                    "train on images with the same channels (and the same channel_axis)."
-                )
-            elif len(spatial) != ndim:
-                raise InvalidImageError(
-                    f"{name} has {len(spatial)} spatial axes but the first image has {ndim}; "
-                    "train on all-2D or all-3D images."
-                )
-            lab = _check_labels(lab, spatial, index=idx)
-            check_fits_halo(spatial, halo, name=name)
-            n_labelled = int(np.count_nonzero(lab))
-            if n_labelled:
-                checked.append((image_cl, lab, n_labelled))
-        if not checked:
-            raise InvalidLabelsError(
-                "the labels hold no labelled pixels (all 0); paint at least two classes, "
-                "e.g. 1 = background and 2 = foreground."
-            )
-        classes = np.unique(np.concatenate([np.unique(lab[lab > 0]) for _, lab, _ in checked]))
-        if classes.size < 2:
-            raise InvalidLabelsError(
-                f"the labels hold a single class ({classes[0]}); paint at least two classes, "
-                "e.g. 1 = background and 2 = foreground."
-            )
-        # the normalization and features of training are those of prediction:
-        # the same pipeline, still without an estimator
-        prep = PredictionPipeline(spec=spec, normalize=self.normalize, estimator=None,
-                                  classes=classes, n_channels=n_channels, ndim=ndim,
-                                  channel_axis=self.channel_axis)
-        # pass 2: one image at a time, the features of its labelled pixels
-        # only (computed on the blocks of the image that hold them, see
-        # features.compute.features_at).  A forest whose splits move also
-        # samples pixels of each whole image (seeded) to place them
-        total = sum(n for _, _, n in checked)
-        X = np.empty((total, prep.n_features), dtype=np.float32)
-        y = np.empty(total, dtype=np.result_type(*[lab.dtype for _, lab, _ in checked]))
-        move_splits = self.split_placement == "valley" and is_forest(estimator)
-        if move_splits:
-            per_image = -(-SPLIT_SAMPLE // len(checked))
-            unlabelled = []
-        pos = 0
-        for i, (image_cl, lab, n_labelled) in enumerate(checked):
-            labelled = np.flatnonzero(lab)  # row-major: the order of the rows
-            index = labelled
-            if move_splits:
-                rng = np.random.default_rng([seed, i])
-                pick = np.sort(rng.choice(lab.size, min(per_image, lab.size), replace=False))
-                index = np.union1d(labelled, pick)
-            norm = prep.normalized(image_cl, prep.statistics(image_cl))
-            rows = features_at(norm, spec, index, n_threads=n_threads)
-            del norm
-            if move_splits:
-                X[pos:pos + n_labelled] = rows[np.searchsorted(index, labelled)]
-                unlabelled.append(rows[np.searchsorted(index, pick)])
-            else:
-                X[pos:pos + n_labelled] = rows
-            y[pos:pos + n_labelled] = lab.ravel()[labelled]
-            pos += n_labelled
-            del rows
-        _fit_estimator(estimator, X, y, n_threads)
-        if move_splits:
-            place_splits(estimator, X, np.concatenate(unlabelled))
-        est_classes = getattr(estimator, "classes_", classes)
-        if not np.array_equal(np.asarray(est_classes), classes):
-            raise InvalidParameterError(
-                "the estimator reports classes different from the labels; use a "
-                "scikit-learn classifier that keeps the label values as classes_."
-            )
-        self._set_fitted(spec, estimator, classes, n_channels, ndim)
-        return self
+        return TrainingSet(self, images, labels).fit()
 
     @classmethod
     def from_pipeline(cls, pipeline, **params):
@@ -642,3 +543,195 @@ def _fit_estimator(estimator, X, y, n_threads):
         estimator.fit(X, y)
     finally:
         estimator.set_params(n_jobs=before)
+
+
+class TrainingImage(NamedTuple):
+    """One checked training image of a :class:`TrainingSet` that holds labelled pixels."""
+
+    #: Where the image stands in the list given to the training set.
+    position: int
+    #: The image, channels last.
+    image_cl: np.ndarray
+    #: Its checked labels (0 = unlabelled).
+    labels: np.ndarray
+    #: Flat indices of its labelled pixels, row-major (the order of the rows).
+    labelled: np.ndarray
+
+
+class TrainingSet:
+    """The checked images and scribbles of one fit, and the feature rows it needs.
+
+    :meth:`PixelClassifier.fit` is ``TrainingSet(clf, images, labels).fit()``.
+    Building the set checks every input once; :meth:`fit` then gathers the
+    feature rows of the labelled pixels (and, for split placement, of a
+    seeded sample of each image's pixels), fits the estimator and sets the
+    classifier's fitted attributes.  An interactive trainer that keeps the
+    rows of pixels it has already featurized passes its own ``rows`` and
+    gets, bit for bit, the model ``fit`` would make.
+
+    Parameters
+    ----------
+    classifier : PixelClassifier
+        Gives the settings; :meth:`fit` fits it.
+    images, labels : ndarray or sequence of ndarray
+        As for :meth:`PixelClassifier.fit`.
+
+    Attributes
+    ----------
+    items : list of TrainingImage
+        The images holding a labelled pixel, in order.
+    spec : FeatureSpec
+    classes : ndarray
+        The labelled class values, sorted.
+    n_channels, ndim : int
+    pipeline : PredictionPipeline
+        Normalization and features of the images (no estimator yet).
+    n_threads : int
+        The thread budget (the classifier's ``n_jobs``).
+    sample_size : int
+        Pixels sampled per image for split placement (0: no placement).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pixelforest.features import FeatureSpec
+    >>> image = np.zeros((40, 40), np.float32); image[10:30, 10:30] = 1
+    >>> labels = np.zeros(image.shape, np.uint8)
+    >>> labels[2, 2:38], labels[20, 15:25] = 1, 2
+    >>> clf = PixelClassifier(FeatureSpec(sigmas=(1,)))
+    >>> ts = TrainingSet(clf, image, labels)
+    >>> len(ts.items), ts.classes.tolist(), int(ts.items[0].labelled.size)
+    (1, [1, 2], 46)
+    >>> ts.fit() is clf
+    True
+    """
+
+    def __init__(self, classifier, images, labels):
+        clf = classifier
+        clf._check_params()
+        spec = clf._resolve_spec()
+        images, labels = _as_list(images, labels)
+        single = len(images) == 1
+        self.classifier = clf
+        self.n_threads = resolve_n_threads(clf.n_jobs)
+        self._estimator, self.seed = clf._make_estimator()
+        items = []
+        n_channels = ndim = None
+        for i, (image, lab) in enumerate(zip(images, labels)):
+            idx = None if single else i
+            name = "image" if single else f"images[{i}]"
+            image_cl, n_ch = clf._check_training_image(image, name=name)
+            spatial = image_cl.shape[:-1]
+            if n_channels is None:
+                n_channels, ndim = n_ch, len(spatial)
+                halo = spec.halo_for(ndim)
+            elif n_ch != n_channels:
+                raise ChannelMismatchError(
+                    f"{name} has {n_ch} channel(s) but the first image has {n_channels}; "
+                    "train on images with the same channels (and the same channel_axis)."
+                )
+            elif len(spatial) != ndim:
+                raise InvalidImageError(
+                    f"{name} has {len(spatial)} spatial axes but the first image has {ndim}; "
+                    "train on all-2D or all-3D images."
+                )
+            lab = _check_labels(lab, spatial, index=idx)
+            check_fits_halo(spatial, halo, name=name)
+            labelled = np.flatnonzero(lab)
+            if labelled.size:
+                items.append(TrainingImage(i, image_cl, lab, labelled))
+        if not items:
+            raise InvalidLabelsError(
+                "the labels hold no labelled pixels (all 0); paint at least two classes, "
+                "e.g. 1 = background and 2 = foreground."
+            )
+        classes = np.unique(np.concatenate([np.unique(it.labels.ravel()[it.labelled])
+                                            for it in items]))
+        if classes.size < 2:
+            raise InvalidLabelsError(
+                f"the labels hold a single class ({classes[0]}); paint at least two classes, "
+                "e.g. 1 = background and 2 = foreground."
+            )
+        self.items, self.spec, self.classes = items, spec, classes
+        self.n_channels, self.ndim = int(n_channels), int(ndim)
+        # the normalization and features of training are those of prediction:
+        # the same pipeline, still without an estimator
+        self.pipeline = PredictionPipeline(spec=spec, normalize=clf.normalize, estimator=None,
+                                           classes=classes, n_channels=n_channels, ndim=ndim,
+                                           channel_axis=clf.channel_axis)
+        move = clf.split_placement == "valley" and is_forest(self._estimator)
+        self.sample_size = -(-SPLIT_SAMPLE // len(items)) if move else 0
+
+    def sample_index(self, k):
+        """Sorted flat indices of the seeded pixel sample of item ``k`` (None: no placement)."""
+        if not self.sample_size:
+            return None
+        size = self.items[k].labels.size
+        rng = np.random.default_rng([self.seed, k])
+        return np.sort(rng.choice(size, min(self.sample_size, size), replace=False))
+
+    def rows(self, k, labelled, sample):
+        """Feature rows of item ``k`` at ``labelled`` and ``sample`` (flat indices).
+
+        Both sets are computed in one pass over the blocks of the image that
+        hold them (:func:`pixelforest.features.compute.features_at`).
+        Returns ``(labelled rows, sample rows or None)``.
+        """
+        image_cl = self.items[k].image_cl
+        pipe = self.pipeline
+        norm = pipe.normalized(image_cl, pipe.statistics(image_cl))
+        if sample is None:
+            return features_at(norm, self.spec, labelled, n_threads=self.n_threads), None
+        index = np.union1d(labelled, sample)
+        rows = features_at(norm, self.spec, index, n_threads=self.n_threads)
+        return (rows[np.searchsorted(index, labelled)], rows[np.searchsorted(index, sample)])
+
+    def fit(self, *, rows=None, cancelled=None):
+        """Fit the classifier on this set and return it.
+
+        Parameters
+        ----------
+        rows : callable, optional
+            ``rows(k, labelled, sample)`` returning what :meth:`rows`
+            returns (the default), e.g. from a cache of rows already made.
+        cancelled : callable, optional
+            Called between images and before fitting; when it returns True,
+            :class:`~pixelforest.errors.Cancelled` is raised and the
+            classifier is left as it was.
+
+        Returns
+        -------
+        classifier : PixelClassifier
+            The fitted classifier (the one given to the set).
+        """
+        rows = self.rows if rows is None else rows
+        total = sum(it.labelled.size for it in self.items)
+        X = np.empty((total, self.pipeline.n_features), dtype=np.float32)
+        y = np.empty(total, dtype=np.result_type(*[it.labels.dtype for it in self.items]))
+        unlabelled, pos = [], 0
+        for k, item in enumerate(self.items):
+            _check_cancelled(cancelled)
+            n = item.labelled.size
+            X[pos:pos + n], sample_rows = rows(k, item.labelled, self.sample_index(k))
+            y[pos:pos + n] = item.labels.ravel()[item.labelled]
+            if sample_rows is not None:
+                unlabelled.append(sample_rows)
+            pos += n
+        _check_cancelled(cancelled)
+        estimator = clone(self._estimator)
+        _fit_estimator(estimator, X, y, self.n_threads)
+        if self.sample_size:
+            place_splits(estimator, X, np.concatenate(unlabelled))
+        est_classes = getattr(estimator, "classes_", self.classes)
+        if not np.array_equal(np.asarray(est_classes), self.classes):
+            raise InvalidParameterError(
+                "the estimator reports classes different from the labels; use a "
+                "scikit-learn classifier that keeps the label values as classes_."
+            )
+        return self.classifier._set_fitted(self.spec, estimator, self.classes,
+                                           self.n_channels, self.ndim)
+
+
+def _check_cancelled(cancelled):
+    if cancelled is not None and cancelled():
+        raise Cancelled("training was cancelled; nothing was fitted.")

@@ -272,6 +272,31 @@ class FeatureSpec:
         return cls(families=families, sigmas=small + large, spacing=spacing)
 
     @classmethod
+    def resolve(cls, features):
+        """The spec a ``features`` setting means: a spec, a preset name, a dict or None.
+
+        None gives the default ``FeatureSpec()``; a str, :meth:`preset`; a
+        dict, :meth:`from_dict`.
+
+        Examples
+        --------
+        >>> FeatureSpec.resolve(None) == FeatureSpec()
+        True
+        """
+        if features is None:
+            return cls()
+        if isinstance(features, cls):
+            return features
+        if isinstance(features, str):
+            return cls.preset(features)
+        if isinstance(features, dict):
+            return cls.from_dict(features)
+        raise InvalidParameterError(
+            f"features must be a FeatureSpec, a preset name or None, got "
+            f"{type(features).__name__}; e.g. features=FeatureSpec(sigmas=(1, 2, 4))."
+        )
+
+    @classmethod
     def preset(cls, name):
         """Return the named preset (see :data:`PRESETS`).
 

@@ -49,7 +49,8 @@ from pixelforest.errors import (
     PixelforestError,
 )
 from pixelforest.features.spec import PRESETS
-from pixelforest.napari.live import Cancelled, LiveTrainer
+from pixelforest.errors import Cancelled
+from pixelforest.napari.live import LiveTrainer
 
 __all__ = ["PixelClassifierWidget"]
 

@@ -34,25 +34,16 @@ import numpy as np
 from sklearn.base import clone
 
 from pixelforest._shared.threads import resolve_n_threads
-from pixelforest.classify.classifier import (
-    PixelClassifier,
-    _check_labels,
-    _fit_estimator,
-)
+from pixelforest._shared.validation import check_channel_axis, check_image, to_channel_last
+from pixelforest.classify.classifier import PixelClassifier, TrainingSet
 from pixelforest.classify.pipeline import PredictionPipeline
-from pixelforest.errors import (
-    ChannelMismatchError,
-    InvalidImageError,
-    InvalidLabelsError,
-)
+from pixelforest.errors import Cancelled, InvalidLabelsError
 from pixelforest.features.compute import check_fits_halo, features_at
-from pixelforest.forest.split_placement import SPLIT_SAMPLE, is_forest, place_splits
+from pixelforest.features.spec import FeatureSpec
 
-__all__ = ["Cancelled", "LiveTrainer", "plan_regions", "uncertainty"]
+__all__ = ["LiveTrainer", "plan_regions", "uncertainty"]
 
 
-class Cancelled(Exception):
-    """Raised inside :class:`LiveTrainer` work when its ``cancelled()`` callback says so."""
 
 
 def uncertainty(proba):
@@ -261,7 +252,7 @@ class LiveTrainer:
     # -- caches ------------------------------------------------------------
     def _settings(self):
         clf = self.classifier
-        return (repr(clf._resolve_spec()), clf.normalize, clf.channel_axis)
+        return (repr(FeatureSpec.resolve(clf.features)), clf.normalize, clf.channel_axis)
 
     def forget(self, key=None):
         """Drop the cache of one image (``key``) or of all of them (None)."""
@@ -288,8 +279,11 @@ class LiveTrainer:
             if entry is not None and entry.image is image:
                 return entry
             clf = self.classifier
-            image_cl, n_channels = clf._check_training_image(image, name=f"image {key!r}")
-            spec = clf._resolve_spec()
+            name = f"image {key!r}"
+            image = check_image(image, channel_axis=clf.channel_axis, name=name)
+            image_cl, n_channels = to_channel_last(
+                image, check_channel_axis(clf.channel_axis, image.ndim, name=name))
+            spec = FeatureSpec.resolve(clf.features)
             prep = PredictionPipeline(spec=spec, normalize=clf.normalize, estimator=None,
                                       classes=[0, 1], n_channels=n_channels,
                                       ndim=image_cl.ndim - 1, channel_axis=clf.channel_axis)
@@ -332,77 +326,37 @@ class LiveTrainer:
         Cancelled
             ``cancelled()`` returned True.
         """
-        def check():
-            if cancelled is not None and cancelled():
-                raise Cancelled()
-
         with self._lock:
+            data = list(data)
+            if cancelled is not None and cancelled():
+                raise Cancelled("training was cancelled; nothing was fitted.")
             clf = clone(self.classifier)
-            clf._check_params()
-            spec = clf._resolve_spec()
-            n_threads = resolve_n_threads(clf.n_jobs)
-            estimator, seed = clf._make_estimator()
-            checked = []
-            n_channels = ndim = None
-            for key, image, lab in data:
-                entry = self.cache(key, image)
-                spatial = entry.image_cl.shape[:-1]
-                if n_channels is None:
-                    n_channels, ndim = entry.n_channels, len(spatial)
-                elif entry.n_channels != n_channels:
-                    raise ChannelMismatchError(
-                        f"image {key!r} has {entry.n_channels} channel(s) but the first image "
-                        f"has {n_channels}; train on images with the same channels.")
-                elif len(spatial) != ndim:
-                    raise InvalidImageError(
-                        f"image {key!r} has {len(spatial)} spatial axes but the first image "
-                        f"has {ndim}; train on all-2D or all-3D images.")
-                lab = _check_labels(lab, spatial, index=None)
-                labelled = np.flatnonzero(lab)
-                if labelled.size:
-                    checked.append((entry, lab, labelled))
-            if not checked:
-                raise InvalidLabelsError(
-                    "the scribbles hold no labelled pixels; paint at least two classes, "
-                    "e.g. 1 = background and 2 = foreground.")
-            classes = np.unique(np.concatenate([np.unique(lab.ravel()[idx])
-                                                for _, lab, idx in checked]))
-            if classes.size < 2:
-                raise InvalidLabelsError(
-                    f"the scribbles hold a single class ({classes[0]}); paint at least two "
-                    "classes, e.g. 1 = background and 2 = foreground.")
-            total = sum(idx.size for _, _, idx in checked)
-            X = np.empty((total, spec.n_features(n_channels, ndim)), dtype=np.float32)
-            y = np.empty(total, dtype=np.result_type(*[lab.dtype for _, lab, _ in checked]))
-            move_splits = clf.split_placement == "valley" and is_forest(estimator)
-            per_image = -(-SPLIT_SAMPLE // len(checked))
-            unlabelled, pos, featurized = [], 0, 0
-            for i, (entry, lab, labelled) in enumerate(checked):
-                check()
-                rows, n_new = entry.rows_for(labelled, spec, n_threads)
-                featurized += n_new
-                X[pos:pos + labelled.size] = rows
-                y[pos:pos + labelled.size] = lab.ravel()[labelled]
-                pos += labelled.size
-                if move_splits:
-                    # the seeded sample of PixelClassifier.fit (image i of the
-                    # labelled ones), computed once per image and count
-                    sample = entry.sample.get((seed, i, per_image))
-                    if sample is None:
-                        rng = np.random.default_rng([seed, i])
-                        size = lab.size
-                        pick = np.sort(rng.choice(size, min(per_image, size), replace=False))
-                        sample = entry.sample[(seed, i, per_image)] = (
-                            pick, features_at(entry.norm, spec, pick, n_threads=n_threads))
-                        featurized += pick.size
-                    unlabelled.append(sample[1])
-            check()
-            _fit_estimator(estimator, X, y, n_threads)
-            if move_splits:
-                place_splits(estimator, X, np.concatenate(unlabelled))
-            clf._set_fitted(spec, estimator, classes, n_channels, ndim)
-            self.last_fit = {"labelled": int(total), "featurized": int(featurized),
-                             "images": len(checked)}
+            training = TrainingSet(clf, [image for _, image, _ in data],
+                                   [lab for _, _, lab in data])
+            entries = [self.cache(data[item.position][0], data[item.position][1])
+                       for item in training.items]
+            featurized = [0]
+
+            def rows(k, labelled, sample):
+                # the labelled rows from the cache (only new strokes are
+                # featurized); the split-placement sample once per image
+                entry = entries[k]
+                labelled_rows, n_new = entry.rows_for(labelled, training.spec,
+                                                      training.n_threads)
+                featurized[0] += n_new
+                if sample is None:
+                    return labelled_rows, None
+                key = (training.seed, k, training.sample_size)
+                cached = entry.sample.get(key)
+                if cached is None:
+                    cached = entry.sample[key] = features_at(
+                        entry.norm, training.spec, sample, n_threads=training.n_threads)
+                    featurized[0] += sample.size
+                return labelled_rows, cached
+
+            training.fit(rows=rows, cancelled=cancelled)
+            self.last_fit = {"labelled": int(sum(it.labelled.size for it in training.items)),
+                             "featurized": int(featurized[0]), "images": len(training.items)}
             return clf
 
     # -- measured quality --------------------------------------------------
@@ -446,7 +400,7 @@ class LiveTrainer:
         per_class, skipped = {}, 0
         for pos, value, index in strokes:
             if cancelled is not None and cancelled():
-                raise Cancelled()
+                raise Cancelled("the update was cancelled by newer work.")
             held = [(key, image, lab) for key, image, lab in data]
             key, image, lab = held[pos]
             lab = lab.copy()
@@ -535,7 +489,7 @@ class LiveTrainer:
         first = True
         while pending:
             if cancelled is not None and cancelled():
-                raise Cancelled()
+                raise Cancelled("the update was cancelled by newer work.")
             if not first and callable(visible):
                 pending = _nearest_first(pending, visible())
             where = pending.pop(0)
