@@ -104,10 +104,19 @@ def limit_blas_threads(limit=1):
     >>> with limit_blas_threads(1):
     ...     pass
     """
-    from threadpoolctl import threadpool_limits
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        # scanning the loaded libraries costs milliseconds: once per process
+        # (BLAS is loaded with NumPy, before any call can get here)
+        from threadpoolctl import ThreadpoolController
 
-    with threadpool_limits(limits=limit, user_api="blas"):
+        _CONTROLLER = ThreadpoolController()
+    with _CONTROLLER.limit(limits=limit, user_api="blas"):
         yield
+
+
+#: The threadpoolctl controller of :func:`limit_blas_threads`, made on first use.
+_CONTROLLER = None
 
 
 def run_on_pool(work, items, n_threads, *, name="pf-pool"):
