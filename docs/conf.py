@@ -62,6 +62,9 @@ nb_execution_mode = "force"
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_execution_timeout = 240
+# each page runs in a fresh temporary folder: the lesson writes its data/ folder
+# there, never into docs/
+nb_execution_in_temp = True
 nb_merge_streams = True
 # Markdown outputs (the comparison table) are parsed as MyST, which has tables
 nb_render_markdown_format = "myst"

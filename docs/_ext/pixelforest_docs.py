@@ -145,15 +145,43 @@ def write_api_pages(app):
         public = _public_names(module)
         summary = (inspect.getdoc(module) or "").strip().split("\n\n")[0]
         lines += [".. module:: " + name, "", summary, "", ".. autosummary::", ""]
-        lines += [f"   {attr}" for attr in public]
+        # constants (dicts, tuples) have no docstring of their own for the summary table
+        lines += [f"   {attr}" for attr in public
+                  if callable(getattr(module, attr)) or isinstance(getattr(module, attr), type)]
         lines.append("")
         for attr in public:
             obj = getattr(module, attr)
             kind = ("autoexception" if isinstance(obj, type) and issubclass(obj, BaseException)
                     else "autoclass" if isinstance(obj, type)
                     else "autofunction" if callable(obj) else "autodata")
+            if kind == "autodata":
+                # a dict or tuple has no docstring of its own (autodoc would show the
+                # type's); document it by its "#:" comment where it is defined
+                lines += [f".. py:data:: {attr}", "", "   " + _data_comment(module, attr), ""]
+                continue
             lines += [f".. {kind}:: {attr}", ""]
         (outdir / f"{order:02d}-{name}.rst").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _data_comment(module, attr):
+    """The ``#:`` comment above ``attr`` in ``module`` or the submodule defining it."""
+    import sys
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    obj = getattr(module, attr)
+    names = [module.__name__] + sorted(
+        name for name, mod in list(sys.modules.items())
+        if name.startswith(module.__name__ + ".") and getattr(mod, attr, None) is obj)
+    for name in names:
+        try:
+            docs = ModuleAnalyzer.for_module(name).find_attr_docs()
+        except Exception:  # noqa: BLE001 - no source: try the next module
+            continue
+        comment = docs.get(("", attr))
+        if comment:
+            return " ".join(line.strip() for line in comment if line.strip())
+    return f"A constant of :mod:`{module.__name__}`."
 
 
 def _public_names(module):

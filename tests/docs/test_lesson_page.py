@@ -8,8 +8,9 @@ Chromium through Playwright.  It needs the site built first::
 
 Without a built site, Playwright or Chromium the tests are skipped, unless
 ``PIXELFOREST_REQUIRE_BROWSER=1`` (set by ``.ci/run``) turns that into a
-failure.  A full-page screenshot is saved to
-``docs/_build/html/_screenshots/lesson-09.png``.
+failure.  Full-page screenshots are saved to
+``docs/_build/html/_screenshots/lesson-09.png`` (desktop, 1280 px wide) and
+``lesson-09-phone.png`` (a phone, 390 px wide).
 """
 
 import functools
@@ -28,6 +29,8 @@ SITE = Path(__file__).resolve().parents[2] / "docs" / "_build" / "html"
 LESSON = "lessons/09-segment-with-ml.html"
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = SITE / "_screenshots" / "lesson-09.png"
+PHONE_SCREENSHOT = SITE / "_screenshots" / "lesson-09-phone.png"
+PHONE = {"width": 390, "height": 844}
 REQUIRED = os.environ.get("PIXELFOREST_REQUIRE_BROWSER") == "1"
 
 
@@ -149,11 +152,9 @@ def test_solutions_collapsed_until_clicked(lesson):
         body.wait_for(state="hidden", timeout=5000)
 
 
-def test_download_notebook_link(lesson):
-    page, _ = lesson
-    link = page.locator("a.download-notebook")
-    assert link.count() == 1, "the page needs exactly one 'Download notebook' link"
-    assert "Download notebook" in link.inner_text()
+def _fetch_notebook(page, selector):
+    link = page.locator(selector)
+    assert link.count() == 1, f"the page needs exactly one {selector} link"
     href = link.get_attribute("href")
     assert href.endswith(".ipynb"), href
     url = page.evaluate("h => new URL(h, document.baseURI).href", href)
@@ -161,14 +162,111 @@ def test_download_notebook_link(lesson):
     assert response.ok, f"{url} answered {response.status}"
     notebook = json.loads(response.body())
     assert notebook["nbformat"] == 4
-    kinds = [cell["cell_type"] for cell in notebook["cells"]]
+    return link.inner_text(), notebook
+
+
+def test_download_notebook_links(lesson):
+    page, _ = lesson
+    text, learner = _fetch_notebook(page, "a.download-notebook")
+    assert "Download the notebook" in text
+    kinds = [cell["cell_type"] for cell in learner["cells"]]
     assert kinds.count("code") >= 10 and "markdown" in kinds
-    sources = "".join("".join(cell["source"]) for cell in notebook["cells"])
+    sources = "".join("".join(cell["source"]) for cell in learner["cells"])
     assert "{exercise" not in sources and "{solution" not in sources, \
         "MyST directives leaked into the notebook"
     for name in ("check_normalize", "check_kmeans", "check_iou", "check_features",
                  "check_improvement"):
         assert name in sources, f"the notebook lacks the {name} exercise check"
+    assert sources.count("# your code here") >= 5, "the learner's notebook has no skeletons"
+    assert "forest.fit(X_train, y_train)" not in sources, "a solution is in the learner's notebook"
+    text, instructor = _fetch_notebook(page, "a.download-solutions")
+    assert "solutions" in text
+    sources = "".join("".join(cell["source"]) for cell in instructor["cells"])
+    assert "forest.fit(X_train, y_train)" in sources
+
+
+def test_figures_have_real_alt_text(lesson):
+    page, _ = lesson
+    images = page.eval_on_selector_all(
+        "article .cell_output img", "els => els.map(e => ({src: e.getAttribute('src'), "
+        "alt: e.getAttribute('alt') || ''}))")
+    assert len(images) >= 10
+    for img in images:
+        alt = img["alt"].strip()
+        assert len(alt) >= 40 and " " in alt, f"{img['src']}: alt text {alt!r}"
+        assert not alt.lower().endswith((".png", ".svg")) and "_images" not in alt, alt
+
+
+def test_next_link_after_the_lesson(lesson):
+    page, _ = lesson
+    nxt = page.locator("a.right-next")
+    assert nxt.count() == 1
+    href = nxt.get_attribute("href")
+    assert "practice" in href and "cluster" not in href, href
+
+
+@pytest.fixture(scope="module")
+def phone(server, browser):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    context.route("**/*", lambda route: route.continue_()
+                  if urlsplit(route.request.url).netloc == urlsplit(server).netloc
+                  else route.abort())
+    page = context.new_page()
+    page.goto(f"{server}/{LESSON}", wait_until="networkidle")
+    page.evaluate("""async () => {
+        for (let y = 0; y < document.body.scrollHeight; y += 600) {
+            window.scrollTo(0, y); await new Promise(r => setTimeout(r, 20));
+        }
+        window.scrollTo(0, 0);
+    }""")
+    page.wait_for_load_state("networkidle")
+    yield page
+    context.close()
+
+
+def test_phone_screenshot(phone):
+    PHONE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(PHONE_SCREENSHOT), full_page=True)
+    assert PHONE_SCREENSHOT.stat().st_size > 10_000
+
+
+def test_phone_no_horizontal_scrolling_outside_code(phone):
+    width = phone.evaluate("window.innerWidth")
+    assert width == PHONE["width"]
+    page_width = phone.evaluate("document.documentElement.scrollWidth")
+    assert page_width <= width, f"the page scrolls sideways: {page_width} px > {width} px"
+    # every piece of text outside code blocks lies within the screen
+    overflowing = phone.evaluate("""() => {
+        const out = [];
+        const sel = 'article p, article li, article h1, article h2, article h3, '
+                  + 'article dt, article dd, article td, article th, article blockquote, '
+                  + 'article .admonition-title, article caption';
+        for (const el of document.querySelectorAll(sel)) {
+            if (el.closest('pre, .highlight, .cell_output pre, div.output')) continue;
+            const r = el.getBoundingClientRect();
+            if (r.width === 0) continue;
+            if (r.right > window.innerWidth + 1 || r.left < -1
+                || el.scrollWidth > el.clientWidth + 1)
+                out.push(el.tagName + ': ' + el.textContent.trim().slice(0, 60));
+        }
+        return out;
+    }""")
+    assert not overflowing, f"text wider than the phone's screen: {overflowing[:10]}"
+
+
+def test_phone_figure_text_is_readable(phone):
+    from pixelforest.lesson.figures import DPI, MIN_FONT_PT
+
+    natural_font_px = MIN_FONT_PT * DPI / 72  # the smallest text, in image pixels
+    images = phone.eval_on_selector_all(
+        "article .cell_output img",
+        "els => els.map(e => ({src: e.getAttribute('src'), shown: e.clientWidth,"
+        " natural: e.naturalWidth}))")
+    assert len(images) >= 10
+    small = [(img["src"], round(img["shown"] / img["natural"] * natural_font_px, 1))
+             for img in images if img["shown"] / img["natural"] * natural_font_px < 12]
+    assert not small, f"figure text below 12 px on a 390 px wide phone: {small}"
 
 
 def test_offline_and_no_errors(lesson):
