@@ -167,8 +167,12 @@ def score_image(name, seed, *, alternatives, min_distance):
         timed("no-outline", lambda: clf.predict_instances(image, outline=None))
 
         def three_class():
-            clf3 = PixelClassifier(channel_axis=channel_axis, random_state=0).fit(
-                image, rim_scribbles(scribbles, ref))
+            try:
+                clf3 = PixelClassifier(channel_axis=channel_axis, random_state=0).fit(
+                    image, rim_scribbles(scribbles, ref))
+            except ValueError as exc:  # a failed fit scores as an empty prediction
+                print(f"3class: fit failed on {name}: {exc}", flush=True)
+                return np.zeros(ref.shape, np.int32)
             proba = clf3.predict_proba(image)
             nuclei = instances_from_probability(proba[..., 1], image=image,
                                                 channel_axis=channel_axis)
