@@ -527,3 +527,19 @@ def test_n_jobs_does_not_change_results(trained):
         _clf(n_jobs=0).fit(image, s)
     with pytest.raises(InvalidParameterError, match="split_placement"):
         _clf(split_placement="middle").fit(image, s)
+
+
+def test_split_placement_keeps_a_split_whose_pixels_are_too_close_to_histogram():
+    # unlabelled values a float32 step apart cannot make Otsu's 256 bins: the
+    # split keeps scikit-learn's threshold instead of failing the fit
+    from sklearn.ensemble import RandomForestClassifier
+
+    from pixelforest.forest.split_placement import place_splits
+
+    X = np.array([[0.0], [0.0], [2.0], [2.0]], np.float32)
+    forest = RandomForestClassifier(1, bootstrap=False, random_state=0).fit(X, [1, 1, 2, 2])
+    one = np.float32(1.0)
+    U = np.array([[one], [np.nextafter(one, np.float32(2))]] * 10, np.float32)
+    before = forest.estimators_[0].tree_.threshold.copy()
+    place_splits(forest, X, U)
+    np.testing.assert_array_equal(forest.estimators_[0].tree_.threshold, before)

@@ -62,7 +62,11 @@ def place_splits(forest, X, U):
             u = U[pu[node], f]
             if not a < b or u.size < SPLIT_MIN_PIXELS or u.min() == u.max():
                 continue
-            threshold[node] = min(max(float(threshold_otsu(u)), a), np.nextafter(b, a))
+            try:
+                valley = float(threshold_otsu(u))
+            except ValueError:  # values too close for 256 histogram bins: keep the split
+                continue
+            threshold[node] = min(max(valley, a), np.nextafter(b, a))
     return forest
 
 
