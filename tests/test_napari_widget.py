@@ -39,9 +39,10 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
 
 from pixelforest import PixelClassifier, datasets
 from pixelforest.classify.scribbles import simulate_scribbles
-from pixelforest.errors import DataUnavailableError
+from pixelforest.errors import Cancelled, DataUnavailableError, InvalidParameterError
 from pixelforest.evaluate.metrics import dice, iou
 from pixelforest.napari.live import uncertainty
+from qtpy.QtWidgets import QProgressBar
 
 pytestmark = [
     pytest.mark.napari,
@@ -384,3 +385,151 @@ def test_stroke_scores_and_where_to_paint_next(make_napari_viewer, qtbot, small)
     assert window[point] == window.max()   # the whole image is in view
     assert np.allclose(viewer.layers["paint next"].data[0], point)
     assert viewer.layers.selection.active is widget.scribbles_layer
+
+
+def _camera(viewer):
+    """The viewer's camera model (``viewer.scene.camera`` since napari 0.9)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def _view_size(region):
+    return [s.stop - s.start for s in region]
+
+
+def test_camera_move_restarts_the_prediction_at_the_new_view(make_napari_viewer, qtbot, small):
+    image, _, scribbles = small
+    mosaic = np.block([[image, image[:, ::-1]], [image[::-1], image[::-1, ::-1]]])
+    painted = np.zeros(mosaic.shape, np.uint8)
+    painted[:256, :256] = scribbles
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(mosaic, name="mosaic")
+    widget = _widget(viewer)
+    widget.live = False
+    widget.region_block = 128
+    _paint(widget.scribbles_layer, painted)
+    camera = _camera(viewer)
+    camera.center = (64.0, 64.0)
+    camera.zoom = 4.0 * camera.zoom
+    qtbot.waitUntil(lambda: _view_size(widget.visible_region()) < [512, 512], timeout=WAIT_MS)
+    first_view = widget.visible_region()
+    fits, regions = [], []
+    gate = threading.Event()
+    fit, predict_region = widget._trainer.fit, widget._trainer.predict_region
+
+    def counting_fit(*args, **kwargs):
+        fits.append(1)
+        return fit(*args, **kwargs)
+
+    def gated_region(clf, key, image, where, **kwargs):
+        regions.append(where)
+        if len(regions) == 1:       # hold the first region until the camera has moved
+            gate.wait(WAIT_MS / 1000)
+        return predict_region(clf, key, image, where, **kwargs)
+
+    widget._trainer.fit = counting_fit
+    widget._trainer.predict_region = gated_region
+    widget.update(wait=False)
+    qtbot.waitUntil(lambda: len(regions) == 1, timeout=WAIT_MS)
+    assert regions[0] == first_view
+    # pan to the far corner and zoom out a little while the worker is busy
+    camera.center = (448.0, 448.0)
+    camera.zoom = camera.zoom / 2
+    qtbot.waitUntil(lambda: widget.visible_region()[0].stop == 512, timeout=WAIT_MS)
+    new_view = widget.visible_region()
+    assert not set(range(new_view[0].start, 512)) & set(range(first_view[0].stop))
+    with qtbot.waitSignal(widget.updated, timeout=WAIT_MS):
+        gate.set()
+    assert regions[1] == new_view            # the new view next, not the old order
+    assert len(fits) == 1                    # no retraining
+    _check(widget, mosaic)
+    ref = PixelClassifier().fit(mosaic, painted)
+    assert np.array_equal(widget.prediction_layer.data, ref.predict(mosaic))
+
+
+def _image_folder(folder, images):
+    from pixelforest.io.images import imwrite
+
+    folder.mkdir()
+    for k, img in enumerate(images):
+        imwrite(folder / f"img{k}.tif", img)
+    return sorted(folder.iterdir())
+
+
+def test_apply_to_folder_progress_cancel_and_resume(make_napari_viewer, qtbot, small, tmp_path,
+                                                    monkeypatch):
+    from pixelforest.io.images import imread
+    from pixelforest.scale import batch
+
+    image, _, scribbles = small
+    images = [image, image[::-1].copy(), image[:, ::-1].copy(), image.T.copy()]
+    inputs = _image_folder(tmp_path / "in", images)
+    out = tmp_path / "out"
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    model = widget.update(wait=True)
+    # cancel after the second file (from inside the batch thread: no race)
+    calls = []
+    original = batch.predict_files
+
+    def predict_files(*args, **kwargs):
+        calls.append(threading.current_thread())
+        report = original(*args, **kwargs)
+        if len(calls) == 2:
+            widget.cancel_batch()
+        return report
+
+    monkeypatch.setattr(batch, "predict_files", predict_files)
+    steps = []
+    widget.batch_progress.connect(lambda n, total: steps.append((n, total)))
+    with qtbot.waitSignal(widget.batch_finished, timeout=WAIT_MS) as finished:
+        future = widget.apply_to_folder(tmp_path / "in", out)
+    assert all(t is not threading.main_thread() for t in calls)
+    report = finished.args[0]
+    assert isinstance(future.exception(), Cancelled)
+    assert len(calls) == 2 and len(report.written) == 2
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["img0.tif", "img1.tif"]     # complete outputs only, no temporaries
+    for name in written:
+        k = int(name[3])
+        assert np.array_equal(imread(out / name), model.predict(images[k]))
+    assert steps[-1] == (2, 4)
+    assert "cancelled" in widget._batch_label.text()
+    # a second run skips the finished files and reaches 100 %
+    monkeypatch.setattr(batch, "predict_files", original)
+    report = widget.apply_to_folder(tmp_path / "in", out, wait=True)
+    assert [p.name for _, p in report.skipped] == ["img0.tif", "img1.tif"]
+    assert [p.name for _, p in report.written] == ["img2.tif", "img3.tif"]
+    assert report.ok and widget.last_batch_report is report
+    bar = widget.findChild(QProgressBar, "batch_progress")
+    assert bar.value() == bar.maximum() == len(inputs)
+    for k in (2, 3):
+        assert np.array_equal(imread(out / f"img{k}.tif"), model.predict(images[k]))
+
+
+def test_apply_to_folder_button(make_napari_viewer, qtbot, small, tmp_path, monkeypatch):
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QFileDialog, QPushButton
+
+    image, _, scribbles = small
+    _image_folder(tmp_path / "in", [image, image[::-1].copy()])
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    widget.update(wait=True)
+    answers = iter([str(tmp_path / "in"), str(tmp_path / "out")])
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *args, **kwargs: next(answers)))
+    with qtbot.waitSignal(widget.batch_finished, timeout=WAIT_MS) as finished:
+        qtbot.mouseClick(widget.findChild(QPushButton, "apply_to_folder"), Qt.LeftButton)
+    assert len(finished.args[0].written) == 2
+    bar = widget.findChild(QProgressBar, "batch_progress")
+    assert bar.value() == bar.maximum() == 2
+    # the folder of the images is refused as the output (it would mix inputs and outputs)
+    with pytest.raises(InvalidParameterError):
+        widget.apply_to_folder(tmp_path / "in", tmp_path / "in", wait=True)

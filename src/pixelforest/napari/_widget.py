@@ -19,6 +19,7 @@ whole image's normalization statistics, so the prediction layer equals
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,14 +44,14 @@ from qtpy.QtWidgets import (
 
 from pixelforest.classify.classifier import PixelClassifier
 from pixelforest.errors import (
+    Cancelled,
     InvalidImageError,
     InvalidParameterError,
     NotFittedError,
     PixelforestError,
 )
 from pixelforest.features.spec import PRESETS
-from pixelforest.errors import Cancelled
-from pixelforest.napari.live import LiveTrainer
+from pixelforest.napari.live import LiveTrainer, plan_regions
 
 __all__ = ["PixelClassifierWidget"]
 
@@ -181,6 +182,15 @@ class PixelClassifierWidget(QWidget):
     """
 
     updated = Signal()
+    #: ``(n_done, n_total)`` files of the batch under way (GUI thread).
+    batch_progress = Signal(int, int)
+    #: The :class:`~pixelforest.scale.batch.BatchReport` of a finished or
+    #: cancelled batch (GUI thread).
+    batch_finished = Signal(object)
+
+    #: Side of the regions predicted after the one in view (the engine's
+    #: ``block``); a camera move takes effect at the next region.
+    region_block = 1024
 
     def __init__(self, viewer: napari.viewer.Viewer, parent=None):  # noqa: F821
         super().__init__(parent)
@@ -189,11 +199,14 @@ class PixelClassifierWidget(QWidget):
         self.last_timings = {}
         self.last_error = None
         self.last_stroke_scores = None
+        self.last_batch_report = None
+        self._batch = None       # (cancel event, future) of the batch under way
         self._sets = {}          # id(image layer) -> _LayerSet
         self._current = None     # the _LayerSet shown
         self._gen = 0
         self._next_key = 0
         self._visible = None
+        self._view_gen = 0       # counts changes of the region in view
         self._loaded = None      # a model from a file, used until the next training
         self._trainer = LiveTrainer(self._make_classifier())
         self.model = self._make_classifier()
@@ -310,6 +323,31 @@ class PixelClassifierWidget(QWidget):
             button.clicked.connect(slot)
             row.addWidget(button)
         layout.addLayout(row)
+
+        row = QHBoxLayout()
+        self._batch_button = QPushButton("Apply to folder...")
+        self._batch_button.setObjectName("apply_to_folder")
+        self._batch_button.setToolTip(
+            "Predict every image of a folder with the current model, one output file per "
+            "image (finished files are skipped: run again to resume)")
+        self._batch_button.clicked.connect(self._ask_apply_to_folder)
+        row.addWidget(self._batch_button)
+        self._batch_bar = QProgressBar()
+        self._batch_bar.setObjectName("batch_progress")
+        self._batch_bar.setRange(0, 1)
+        self._batch_bar.setValue(0)
+        self._batch_bar.setFormat("%v / %m files")
+        row.addWidget(self._batch_bar, 1)
+        self._cancel_button = QPushButton("Cancel")
+        self._cancel_button.setObjectName("cancel_batch")
+        self._cancel_button.setToolTip("Stop after the file being predicted")
+        self._cancel_button.setEnabled(False)
+        self._cancel_button.clicked.connect(lambda: self.cancel_batch())
+        row.addWidget(self._cancel_button)
+        layout.addLayout(row)
+        self._batch_label = QLabel("")
+        self._batch_label.setWordWrap(True)
+        layout.addWidget(self._batch_label)
         layout.addStretch(1)
 
     def _fill_class_list(self):
@@ -626,7 +664,10 @@ class PixelClassifierWidget(QWidget):
             else:
                 z = int(np.clip(np.round(point[ax]), 0, n - 1))
                 where.append(slice(z, z + 1))
-        self._visible = tuple(where)
+        where = tuple(where)
+        if where != self._visible:
+            self._visible = where
+            self._view_gen += 1   # a prediction under way re-plans at its next region
 
     def visible_region(self):
         """The region of :attr:`image_layer` in view (data coordinates), predicted first."""
@@ -720,35 +761,72 @@ class PixelClassifierWidget(QWidget):
 
     def _run_job(self, job):
         """On the worker thread: fit (if asked), then predict the view first, then the rest."""
-        def cancelled():
+        def stale():
             return self._gen != job.gen
 
         post = self._bridge.message.emit
         try:
             if job.train is not None:
-                clf = self._trainer.fit(job.train, cancelled=cancelled)
+                clf = self._trainer.fit(job.train, cancelled=stale)
                 post(("model", job.gen, clf, time.perf_counter() - job.started))
             else:
                 clf = job.clf
-            n_total = int(np.prod(job.image.shape[:clf.ndim_]))
-            done = [0]
-
-            def emit(where, labels, unc):
-                done[0] += labels.size
-                post(("region", job.gen, job.key, where, labels, unc,
-                      time.perf_counter() - job.started, done[0] / n_total))
-
-            self._trainer.predict(clf, job.key, job.image, visible=lambda: self._visible,
-                                  emit=emit, cancelled=cancelled)
+            self._predict_view_first(job, clf, stale, post)
             post(("done", job.gen, job.key, time.perf_counter() - job.started))
         except Cancelled:
             pass
         except Exception as exc:  # noqa: BLE001 (shown in the widget; the loop goes on)
             post(("error", job.gen, exc))
 
+    def _predict_view_first(self, job, clf, stale, post):
+        """On the worker thread: predict ``job.image`` with ``clf``, the region in view first.
+
+        The engine's :meth:`~pixelforest.napari.live.LiveTrainer.predict`
+        predicts the view, then the rest nearest first.  When the region in
+        view changes (a pan, a zoom, another slice) its order is stale: it
+        stops at the next region and the pixels not yet predicted are
+        planned again around the new view (:func:`plan_regions`), with the
+        same model (no retraining), as often as the view moves.  Regions
+        are exact whatever their cut, so the result is the same image.
+        """
+        spatial = job.image.shape[:clf.ndim_]
+        done = np.zeros(spatial, dtype=bool)
+
+        def emit(where, labels, unc):
+            done[where] = True
+            post(("region", job.gen, job.key, where, labels, unc,
+                  time.perf_counter() - job.started, np.count_nonzero(done) / done.size))
+
+        view_gen = self._view_gen
+        try:
+            self._trainer.predict(clf, job.key, job.image, visible=lambda: self._visible,
+                                  emit=emit, block=self.region_block,
+                                  cancelled=lambda: stale() or self._view_gen != view_gen)
+            return
+        except Cancelled:
+            if stale():
+                raise
+        while True:  # the view moved: what is left, the new view first
+            view_gen = self._view_gen
+            replan = False
+            for where in plan_regions(spatial, self._visible, block=self.region_block):
+                if stale():
+                    raise Cancelled("the update was cancelled by newer work.")
+                if self._view_gen != view_gen:
+                    replan = True
+                    break
+                box = _undone_box(done, where)
+                if box is not None:
+                    emit(box, *self._trainer.predict_region(clf, job.key, job.image, box))
+            if not replan:
+                return
+
     def _on_message(self, msg):
         """On the GUI thread: apply a worker's message unless a newer request superseded it."""
         kind, gen = msg[0], msg[1]
+        if kind.startswith("batch-"):   # a batch is not made stale by strokes
+            self._on_batch_message(msg)
+            return
         if gen != self._gen:
             return
         lset = None
@@ -1015,6 +1093,153 @@ class PixelClassifierWidget(QWidget):
         except (PixelforestError, OSError, ValueError) as exc:
             self._set_status(f"{type(exc).__name__}: {exc}")
 
+    # -- apply to a folder -------------------------------------------------------
+    def apply_to_folder(self, inputs, output, *, kind=None, wait=False):
+        """Predict every image of ``inputs`` with :attr:`model`, one file per image in ``output``.
+
+        Runs :func:`pixelforest.scale.batch.predict_files` input by input
+        (see :func:`pixelforest.napari._batch.run_batch`): outputs appear
+        atomically, outputs already there are skipped (a cancelled batch
+        resumes where it stopped), failing inputs are reported.  The
+        progress bar counts the files; *Cancel* (:meth:`cancel_batch`)
+        stops after the file being predicted.  Later strokes do not change
+        the model of a batch under way.
+
+        Parameters
+        ----------
+        inputs : str, Path or sequence of them
+            Image files, folders or glob patterns.
+        output : str or Path
+            The folder for the predictions (created if needed; not a folder
+            of the inputs).
+        kind : {'labels', 'mask', 'probabilities'} or None, optional
+            What each output holds (default labels).
+        wait : bool, optional
+            True: predict in this thread and return the report (scripts,
+            tests).  False (the button): in a background thread.
+
+        Returns
+        -------
+        report : BatchReport or concurrent.futures.Future
+            With ``wait=True`` the report; otherwise a future of it (its
+            exception is :class:`~pixelforest.errors.Cancelled` after a
+            cancel).  :attr:`batch_finished` is emitted with the report
+            either way, and it is kept as :attr:`last_batch_report`.
+
+        Raises
+        ------
+        NotFittedError
+            No trained or loaded model.
+        InvalidParameterError
+            A batch is already running, or ``output`` is not a usable folder.
+        """
+        from pixelforest.napari._batch import run_batch
+        from pixelforest.scale.outputs import resolve_kind
+
+        if not self.model_is_fitted():
+            raise NotFittedError("no trained model yet; paint two classes (or load a model) "
+                                 "first.")
+        if self._batch is not None:
+            raise InvalidParameterError("a batch is already running; cancel it or wait for it.")
+        kind = resolve_kind(kind, False)
+        model = self.model
+        cancel = threading.Event()
+        post = self._bridge.message.emit
+        if wait:
+            self._batch = (cancel, None)
+            self._batch_started()
+            try:
+                report = run_batch(model, inputs, output, kind=kind,
+                                   progress=lambda n, total, _: self._batch_step(n, total),
+                                   cancelled=cancel.is_set)
+            except Cancelled as exc:
+                self._batch_ended(exc.report, exc)
+                raise
+            except BaseException as exc:
+                self._batch_ended(None, exc)
+                raise
+            self._batch_ended(report, None)
+            return report
+        future = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+
+        def run():
+            try:
+                report = run_batch(
+                    model, inputs, output, kind=kind, cancelled=cancel.is_set,
+                    progress=lambda n, total, _: post(("batch-progress", None, n, total)))
+            except Cancelled as exc:
+                post(("batch-done", None, exc.report, exc, future))
+            except Exception as exc:  # noqa: BLE001 (shown in the widget and in the future)
+                post(("batch-done", None, None, exc, future))
+            else:
+                post(("batch-done", None, report, None, future))
+
+        self._batch = (cancel, future)
+        self._batch_started()
+        threading.Thread(target=run, name="pixelforest-batch", daemon=True).start()
+        return future
+
+    def cancel_batch(self):
+        """Stop the batch under way after the file being predicted (no effect without one)."""
+        if self._batch is not None:
+            self._batch[0].set()
+            self._cancel_button.setEnabled(False)
+            self._batch_label.setText("cancelling after the file being predicted...")
+
+    def _batch_started(self):
+        self._batch_bar.setRange(0, 1)
+        self._batch_bar.setValue(0)
+        self._batch_button.setEnabled(False)
+        self._cancel_button.setEnabled(True)
+        self._batch_label.setText("applying the model to the folder...")
+
+    def _batch_step(self, n, total):
+        self._batch_bar.setRange(0, max(total, 1))
+        self._batch_bar.setValue(n if total else 1)
+        self.batch_progress.emit(n, total)
+
+    def _batch_ended(self, report, exc):
+        self._batch = None
+        self._batch_button.setEnabled(True)
+        self._cancel_button.setEnabled(False)
+        if report is not None:
+            self.last_batch_report = report
+        first = report.summary().splitlines()[0] if report is not None else ""
+        if isinstance(exc, Cancelled):
+            self._batch_label.setText(f"cancelled: {first} (run again to resume)")
+        elif exc is not None:
+            self._batch_label.setText(f"{type(exc).__name__}: {exc}")
+        else:
+            self._batch_label.setText(first + (f"; first failure: {report.failed[0][1]}"
+                                               if report.failed else ""))
+        if report is not None:
+            self.batch_finished.emit(report)
+
+    def _on_batch_message(self, msg):
+        if msg[0] == "batch-progress":
+            self._batch_step(msg[2], msg[3])
+            return
+        _, _, report, exc, future = msg
+        self._batch_ended(report, exc)
+        if exc is None:
+            future.set_result(report)
+        else:
+            future.set_exception(exc)
+
+    def _ask_apply_to_folder(self):
+        if not self.model_is_fitted():
+            self._set_status("train first (paint two classes) or load a model.")
+            return
+        inputs = QFileDialog.getExistingDirectory(self, "Folder of images to predict")
+        if not inputs:
+            return
+        output = QFileDialog.getExistingDirectory(
+            self, "Folder for the predictions (not the images' folder)")
+        if output:
+            self._guard(self.apply_to_folder, inputs, output)
+
+
     # -- shutting down -----------------------------------------------------------
     def close_worker(self):
         """Stop the background thread (done when the widget is destroyed)."""
@@ -1034,6 +1259,18 @@ def _camera(viewer):
     """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
     scene = getattr(viewer, "scene", None)
     return scene.camera if scene is not None else viewer.camera
+
+
+def _undone_box(done, where):
+    """The bounding box, within region ``where``, of the pixels ``done`` is False at (or None)."""
+    todo = ~done[where]
+    if not todo.any():
+        return None
+    box = []
+    for ax, s in enumerate(where):
+        hit = np.flatnonzero(todo.any(axis=tuple(a for a in range(todo.ndim) if a != ax)))
+        box.append(slice(s.start + int(hit[0]), s.start + int(hit[-1]) + 1))
+    return tuple(box)
 
 
 def _stopper(box):
