@@ -56,7 +56,12 @@ from pixelforest.errors import InvalidImageError, InvalidParameterError
 __all__ = [
     "instances_from_probability",
     "estimate_object_radius",
+    "component_radii",
+    "radius_from_radii",
+    "foreground_mask",
     "foreground_contrast",
+    "ContrastStatistics",
+    "contrast_statistics",
     "check_spacing",
 ]
 
@@ -233,24 +238,204 @@ def estimate_object_radius(mask, *, spacing=None):
 
 
 def _estimate_radius(mask, spacing):
+    _, radii = _component_radii(mask, spacing)
+    return radius_from_radii(radii[~np.isnan(radii)], spacing=spacing)
+
+
+def _component_radii(mask, spacing):
     from scipy import ndimage as ndi
 
     # holes (a dim nucleolus) would shrink the inscribed ball
     mask = ndi.binary_fill_holes(mask)
     distance = ndi.distance_transform_edt(mask, sampling=spacing)
     labels, n = _label(mask)
-    fallback = _FALLBACK_RADIUS * min(spacing)
     if n == 0:
-        return fallback
+        return labels, np.zeros(0, dtype=np.float64)
     sizes = _component_sizes(labels)[1:]
-    peaks = ndi.maximum(distance, labels, np.arange(1, n + 1))
-    keep = sizes >= 3 ** mask.ndim
-    if not keep.any():
-        return fallback
-    return float(np.median(np.asarray(peaks)[keep]))
+    peaks = np.asarray(ndi.maximum(distance, labels, np.arange(1, n + 1)), dtype=np.float64)
+    return labels, np.where(sizes >= 3 ** mask.ndim, peaks, np.nan)
 
 
-def foreground_contrast(image, mask, *, channel_axis=None):
+def component_radii(mask, *, spacing=None):
+    """The connected components of a mask (holes filled) and the radius of each.
+
+    The pieces of :func:`estimate_object_radius`, for callers that measure
+    parts of an image separately and take the median of the radii
+    themselves (tiled instance segmentation, :mod:`pixelforest.scale.instances`).
+
+    Parameters
+    ----------
+    mask : array_like of bool
+        2D or 3D foreground mask.
+    spacing : float or sequence of float, optional
+        Physical size of a pixel along each axis (default 1).
+
+    Returns
+    -------
+    labels : ndarray of int
+        The components of the mask with its holes filled (full
+        connectivity), 1..N.
+    radii : ndarray of float64, shape (N,)
+        ``radii[k - 1]``: the largest distance of component ``k`` to the
+        background (the inscribed ball's radius, in the units of
+        ``spacing``), NaN for a component of fewer than ``3**ndim`` pixels
+        (too small to measure).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.zeros((20, 20), bool)
+    >>> mask[2:9, 2:9] = True                 # a 7 x 7 square
+    >>> mask[15, 15] = True                   # a single pixel
+    >>> labels, radii = component_radii(mask)
+    >>> labels.max(), radii.tolist()
+    (np.int32(2), [4.0, nan])
+    """
+    mask = np.asarray(check_image(mask, name="mask")) != 0
+    spacing = check_spacing(spacing, mask.ndim)
+    return _component_radii(mask, spacing)
+
+
+def radius_from_radii(radii, *, spacing=None, ndim=None):
+    """The typical radius: the median of measured component radii.
+
+    Parameters
+    ----------
+    radii : array_like of float
+        Radii of the components large enough to measure (no NaN), e.g.
+        those of :func:`component_radii`.
+    spacing : float or sequence of float, optional
+        Physical pixel size; with no radius to take the median of, the
+        fallback is 3 pixels times the smallest spacing.
+    ndim : int, optional
+        Number of spatial axes, needed only when ``spacing`` is one number.
+
+    Returns
+    -------
+    radius : float
+
+    Examples
+    --------
+    >>> radius_from_radii([4.0, 5.0, 9.0]), radius_from_radii([], spacing=(1, 0.5))
+    (5.0, 1.5)
+    """
+    radii = np.asarray(radii, dtype=np.float64)
+    if radii.size == 0:
+        if spacing is None:
+            return _FALLBACK_RADIUS
+        if ndim is None and not isinstance(spacing, numbers.Real):
+            ndim = len(spacing)
+        return _FALLBACK_RADIUS * min(check_spacing(spacing, ndim or 1))
+    return float(np.median(radii))
+
+
+class ContrastStatistics:
+    """The whole-image numbers of :func:`foreground_contrast`, to apply them to a part.
+
+    Parameters
+    ----------
+    bounds : array_like, shape (n_channels, 2)
+        Each channel's 1st and 99.8th percentile (the stretch to [0, 1]).
+    weights : array_like, shape (n_channels,)
+        How the stretched channels are combined: the difference between the
+        mean foreground and the mean background colour, divided by its L1
+        norm (float32).
+    low, high : float
+        The combined value mapped to 0 (median background pixel) and to 1
+        (99th percentile of the foreground).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.full((8, 8), 200.0)
+    >>> image[2:6, 2:6] = 50.0
+    >>> stats = contrast_statistics(image, image < 100)
+    >>> stats.weights.tolist(), stats.low, stats.high
+    ([-1.0], -1.0, 0.0)
+    """
+
+    __slots__ = ("bounds", "weights", "low", "high")
+
+    def __init__(self, bounds, weights, low, high):
+        self.bounds = np.asarray(bounds, dtype=np.float64)
+        self.weights = np.asarray(weights, dtype=np.float32)
+        self.low = float(low)
+        self.high = float(high)
+
+    def __repr__(self):
+        return (f"ContrastStatistics(bounds={self.bounds.tolist()}, "
+                f"weights={self.weights.tolist()}, low={self.low!r}, high={self.high!r})")
+
+
+def _stretched(image_cl, bounds):
+    from pixelforest.preprocess.normalize import stretch_channel_last
+
+    return np.asarray(stretch_channel_last(image_cl, bounds, clip=True), dtype=np.float32)
+
+
+def _contrast_parameters(x, mask):
+    """Weights and low/high of the stretched channel-last ``x`` on ``mask``, and the
+    combined values; None when there is nothing to compare."""
+    n_fg = int(mask.sum())
+    if n_fg == 0 or n_fg == mask.size:
+        return None
+    direction = x[mask].mean(axis=0) - x[~mask].mean(axis=0)
+    norm = float(np.abs(direction).sum())
+    if norm == 0:
+        return None
+    weights = (direction / norm).astype(np.float32)
+    c = x @ weights
+    low = float(np.median(c[~mask]))
+    high = float(np.percentile(c[mask], 99))
+    if high <= low:
+        return None
+    return weights, low, high, c
+
+
+def _check_contrast_inputs(image, mask, channel_axis):
+    image = check_image(image, channel_axis=channel_axis)
+    axis = check_channel_axis(channel_axis, image.ndim)
+    image_cl, n_channels = to_channel_last(image, axis)
+    mask = np.asarray(mask) != 0
+    check_same_shape(mask, image_cl[..., 0], names=("mask", "the image's spatial shape"))
+    return image_cl, mask
+
+
+def contrast_statistics(image, mask, *, channel_axis=None):
+    """The whole-image numbers that :func:`foreground_contrast` computes from ``image``.
+
+    Parameters
+    ----------
+    image, mask, channel_axis
+        As for :func:`foreground_contrast`.
+
+    Returns
+    -------
+    statistics : ContrastStatistics or None
+        None where :func:`foreground_contrast` returns None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.full((8, 8), 200.0)
+    >>> image[2:6, 2:6] = 50.0
+    >>> stats = contrast_statistics(image, image < 100)
+    >>> c = foreground_contrast(image[:4], image[:4] < 100, statistics=stats)
+    >>> bool((c == foreground_contrast(image, image < 100)[:4]).all())
+    True
+    """
+    from pixelforest.preprocess.normalize import percentile_bounds
+
+    image_cl, mask = _check_contrast_inputs(image, mask, channel_axis)
+    bounds = percentile_bounds(image_cl, channel_axis=-1)
+    found = _contrast_parameters(_stretched(image_cl, bounds), mask)
+    if found is None:
+        return None
+    weights, low, high, _ = found
+    return ContrastStatistics(bounds, weights, low, high)
+
+
+def foreground_contrast(image, mask, *, channel_axis=None, statistics=None):
     """How much each pixel looks like the foreground, from the image, in [0, 1].
 
     Each channel is stretched to its 1st and 99.8th percentiles; the
@@ -270,12 +455,18 @@ def foreground_contrast(image, mask, *, channel_axis=None):
         The foreground, of the image's spatial shape.
     channel_axis : int or None, optional
         Axis holding channels; None for a single-channel image.
+    statistics : ContrastStatistics, optional
+        The percentiles, channel weights and low/high values to use instead
+        of measuring them on ``image`` and ``mask`` (e.g. those of a whole
+        image, :func:`contrast_statistics`, applied to one block of it: the
+        block then gets exactly the whole image's contrast there).
 
     Returns
     -------
     contrast : ndarray of float32, spatial shape of ``image``, or None
         None when the mask is empty or covers the whole image (nothing to
-        compare), or the foreground and background have the same mean.
+        compare), or the foreground and background have the same mean
+        (never with ``statistics``).
 
     Examples
     --------
@@ -288,24 +479,29 @@ def foreground_contrast(image, mask, *, channel_axis=None):
     """
     from pixelforest.preprocess.normalize import normalize_percentile
 
-    image = check_image(image, channel_axis=channel_axis)
-    axis = check_channel_axis(channel_axis, image.ndim)
-    image_cl, n_channels = to_channel_last(image, axis)
-    mask = np.asarray(mask) != 0
-    check_same_shape(mask, image_cl[..., 0], names=("mask", "the image's spatial shape"))
+    image_cl, mask = _check_contrast_inputs(image, mask, channel_axis)
+    if statistics is not None:
+        if not isinstance(statistics, ContrastStatistics):
+            raise InvalidParameterError(
+                f"statistics must be a ContrastStatistics (from contrast_statistics), got "
+                f"{type(statistics).__name__}."
+            )
+        if statistics.bounds.shape != (image_cl.shape[-1], 2):
+            raise InvalidParameterError(
+                f"statistics hold {statistics.bounds.shape[0]} channels but the image has "
+                f"{image_cl.shape[-1]}; compute them on the same image."
+            )
+        c = _stretched(image_cl, statistics.bounds) @ statistics.weights
+        low, high = statistics.low, statistics.high
+        return np.clip((c - low) / (high - low), 0, 1).astype(np.float32)
     n_fg = int(mask.sum())
     if n_fg == 0 or n_fg == mask.size:
         return None
     x = np.asarray(normalize_percentile(image_cl, channel_axis=-1), dtype=np.float32)
-    direction = x[mask].mean(axis=0) - x[~mask].mean(axis=0)
-    norm = float(np.abs(direction).sum())
-    if norm == 0:
+    found = _contrast_parameters(x, mask)
+    if found is None:
         return None
-    c = x @ (direction / norm).astype(np.float32)
-    low = float(np.median(c[~mask]))
-    high = float(np.percentile(c[mask], 99))
-    if high <= low:
-        return None
+    _, low, high, c = found
     return np.clip((c - low) / (high - low), 0, 1).astype(np.float32)
 
 
@@ -383,13 +579,95 @@ def _refine_outlines(labels, contrast, radius, spacing, fraction):
     return out
 
 
+def _ball(radius, spacing):
+    """Pixels of a disc (2D) or ball (3D) of ``radius`` physical units."""
+    ndim = len(spacing)
+    pixel_volume = float(np.prod(spacing))
+    return (np.pi * radius ** 2 if ndim == 2 else 4 / 3 * np.pi * radius ** 3) / pixel_volume
+
+
+def _clean_foreground(mask, radius, spacing, min_size):
+    """Fill holes smaller than an object, drop components under ``min_size`` (None: a
+    tenth of an object); return ``(mask, min_size)``."""
+    ball = _ball(radius, spacing)
+    mask = _fill_small_holes(mask, ball)
+    if min_size is None:
+        min_size = 0.1 * ball
+    components, _ = _label(mask)
+    sizes = _component_sizes(components)
+    mask &= (sizes >= min_size)[components]
+    return mask, min_size
+
+
+def foreground_mask(probability, *, radius, threshold=0.5, spacing=None, min_size=None):
+    """The foreground that :func:`instances_from_probability` splits into objects.
+
+    Pixels above ``threshold``, holes smaller than an object (a disc or
+    ball of ``radius``) filled, components under ``min_size`` pixels
+    dropped: steps 1 and 5 of the module docstring, for callers that need
+    the foreground itself (e.g. to measure the whole image's contrast
+    statistics block by block).
+
+    Parameters
+    ----------
+    probability : array_like of float
+        2D or 3D foreground probability in [0, 1].
+    radius : float
+        Typical object radius in the units of ``spacing``.
+    threshold, spacing, min_size
+        As for :func:`instances_from_probability`.
+
+    Returns
+    -------
+    mask : ndarray of bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prob = np.zeros((30, 30), np.float32)
+    >>> prob[5:15, 5:15] = 0.9
+    >>> prob[9, 9] = 0.1                      # a hole
+    >>> prob[25, 25] = 0.9                    # a speck
+    >>> mask = foreground_mask(prob, radius=5.0)
+    >>> bool(mask[9, 9]), bool(mask[25, 25]), int(mask.sum())
+    (True, False, 100)
+    """
+    prob = _check_probability(probability)
+    spacing = check_spacing(spacing, prob.ndim)
+    threshold = _check_threshold(threshold)
+    radius = _check_radius(radius, allow_none=False)
+    min_size = _check_size(min_size, "min_size")
+    return _clean_foreground(prob > threshold, radius, spacing, min_size)[0]
+
+
+def _check_threshold(threshold):
+    threshold = _check_fraction(threshold, "threshold", closed_low=True, high=1.0)
+    if threshold >= 1:
+        raise InvalidParameterError(
+            f"threshold must be below 1 (pixels above it are foreground), got {threshold!r}."
+        )
+    return threshold
+
+
+def _check_radius(radius, *, allow_none=True):
+    if radius is None and allow_none:
+        return None
+    if (isinstance(radius, bool) or not isinstance(radius, numbers.Real)
+            or not np.isfinite(radius) or radius <= 0):
+        raise InvalidParameterError(
+            f"radius must be a positive number (physical units) or None to estimate "
+            f"it, got {radius!r}."
+        )
+    return float(radius)
+
+
 # ------------------------------------------------------------ public API
 
 
 def instances_from_probability(probability, *, image=None, channel_axis=None, spacing=None,
                                threshold=0.5, radius=None, seed_depth=0.05,
                                smoothing=0.25, min_size=None, max_size=None,
-                               outline=0.4):
+                               outline=0.4, contrast_statistics=None):
     """Split a foreground probability map into objects (instance labels).
 
     Parameters
@@ -430,6 +708,13 @@ def instances_from_probability(probability, *, image=None, channel_axis=None, sp
         below this fraction of the object's own brightness (its 95th
         percentile), within 0.3 radius of the watershed's outline.  None
         keeps the thresholded probability's outline.
+    contrast_statistics : ContrastStatistics, optional
+        With ``image``: the numbers of its foreground contrast measured
+        elsewhere (:func:`contrast_statistics` of the whole image, when
+        ``probability`` and ``image`` are one block of it), instead of on
+        this ``image`` and its foreground.  Together with ``radius`` it
+        makes a block's objects those of the whole image
+        (:mod:`pixelforest.scale.instances`).
 
     Returns
     -------
@@ -465,24 +750,13 @@ def instances_from_probability(probability, *, image=None, channel_axis=None, sp
     prob = _check_probability(probability)
     ndim = prob.ndim
     spacing = check_spacing(spacing, ndim)
-    threshold = _check_fraction(threshold, "threshold", closed_low=True, high=1.0)
-    if threshold >= 1:
-        raise InvalidParameterError(
-            f"threshold must be below 1 (pixels above it are foreground), got {threshold!r}."
-        )
+    threshold = _check_threshold(threshold)
     seed_depth = _check_fraction(seed_depth, "seed_depth", high=2.0)
     smoothing = _check_fraction(smoothing, "smoothing", closed_low=True, high=2.0)
     outline = _check_fraction(outline, "outline", allow_none=True, high=1.0, closed_low=True)
     min_size = _check_size(min_size, "min_size")
     max_size = _check_size(max_size, "max_size")
-    if radius is not None:
-        if (isinstance(radius, bool) or not isinstance(radius, numbers.Real)
-                or not np.isfinite(radius) or radius <= 0):
-            raise InvalidParameterError(
-                f"radius must be a positive number (physical units) or None to estimate "
-                f"it, got {radius!r}."
-            )
-        radius = float(radius)
+    radius = _check_radius(radius)
     if image is not None:
         image = check_image(image, channel_axis=channel_axis)
         axis = check_channel_axis(channel_axis, image.ndim)
@@ -495,18 +769,12 @@ def instances_from_probability(probability, *, image=None, channel_axis=None, sp
         return np.zeros(prob.shape, dtype=np.uint32)
     if radius is None:
         radius = _estimate_radius(mask, spacing)
-    pixel_volume = float(np.prod(spacing))
-    ball = (np.pi * radius ** 2 if ndim == 2 else 4 / 3 * np.pi * radius ** 3) / pixel_volume
-    mask = _fill_small_holes(mask, ball)
-    if min_size is None:
-        min_size = 0.1 * ball
-    components, _ = _label(mask)
-    sizes = _component_sizes(components)
-    mask &= (sizes >= min_size)[components]
+    mask, min_size = _clean_foreground(mask, radius, spacing, min_size)
     if not mask.any():
         return np.zeros(prob.shape, dtype=np.uint32)
 
-    guide = foreground_contrast(image, mask, channel_axis=channel_axis) \
+    guide = foreground_contrast(image, mask, channel_axis=channel_axis,
+                                statistics=contrast_statistics) \
         if image is not None else None
     contrast = guide
     if guide is None:
