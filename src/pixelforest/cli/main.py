@@ -36,6 +36,8 @@ COMMAND_MODULES = (
     "info",
     "features",
     "measure",
+    "train_objects",
+    "classify_objects",
 )
 
 

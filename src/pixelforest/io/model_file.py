@@ -1,6 +1,13 @@
-"""Safe model files: save and load a :class:`~pixelforest.classify.classifier.PixelClassifier`.
+"""Safe model files: save and load pixel and object classifiers.
 
-A model is one ``.skops`` file (a zip archive written by :mod:`skops.io`).
+A model is one ``.skops`` file (a zip archive written by :mod:`skops.io`)
+holding either a :class:`~pixelforest.classify.classifier.PixelClassifier`
+(:func:`save_model` / :func:`load_model`) or an
+:class:`~pixelforest.objects.classifier.ObjectClassifier`
+(:func:`save_object_model` / :func:`load_object_model`); its ``kind``
+entry (:data:`KINDS`; absent in files written before object models, which
+are pixel models) says which, and each loader refuses the other kind with
+the function to use, before anything is built.
 Loading never executes code from the file: pickles are refused outright,
 the archive's header and schema are checked before anything is built, and
 every type the file holds must be on an explicit list of trusted types
@@ -21,7 +28,11 @@ installed warns (:class:`~pixelforest.errors.ModelVersionWarning`).
 Besides the fitted estimator, the file records what is needed to use and
 judge the model: the feature spec, normalization, channel axis, classes,
 number of channels, the versions of pixelforest, scikit-learn, skops and
-NumPy that wrote it, and the creation time (UTC, ISO 8601).
+NumPy that wrote it, and the creation time (UTC, ISO 8601).  An object
+model records its measurement columns (feature names) and classes instead
+of the feature spec, and goes through the same checks: trusted types,
+size limits, every tree proven well formed against its feature columns and
+classes.
 """
 
 from __future__ import annotations
@@ -42,17 +53,33 @@ from pixelforest.errors import (
     InvalidParameterError,
     ModelFileError,
     ModelVersionWarning,
+    NotFittedError,
     UntrustedModelError,
 )
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_BYTES", "MAX_RATIO", "MAX_SCHEMA_BYTES",
-           "TRUSTED_TYPES", "load_model", "model_info", "save_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "KINDS", "MAX_BYTES", "MAX_RATIO", "MAX_SCHEMA_BYTES",
+           "TRUSTED_TYPES", "load_model", "load_object_model", "model_info", "save_model",
+           "save_object_model"]
 
 #: Value of the ``format`` entry of every pixelforest model file.
 FORMAT = "pixelforest-model"
 
 #: Version of the file layout this library writes and the newest it reads.
 FORMAT_VERSION = 1
+
+#: Values of the ``kind`` entry: what a model file holds.  ``"pixel"``: a
+#: :class:`PixelClassifier` (also a file without the entry); ``"objects"``: an
+#: :class:`~pixelforest.objects.classifier.ObjectClassifier`.
+KINDS = ("pixel", "objects")
+
+#: How to load each kind, for the message when the other loader is called.
+_KIND_HINTS = {
+    "pixel": ("a pixel classifier", "load it with pixelforest.load_model (on the command "
+                                    "line: pixelforest predict / info)"),
+    "objects": ("an object classifier", "load it with "
+                                        "pixelforest.io.model_file.load_object_model (on "
+                                        "the command line: pixelforest classify-objects)"),
+}
 
 #: Types, beyond skops' defaults (builtins, NumPy, scikit-learn estimators),
 #: that a model file may hold: the fitted internals of scikit-learn classifiers
@@ -88,6 +115,10 @@ _VERSION_CHECKED = ("pixelforest", "scikit-learn")
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
+def _created():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def _versions():
     import sklearn
     import skops
@@ -115,6 +146,11 @@ def save_model(clf, path):
     InvalidParameterError
         ``clf`` is not a PixelClassifier.
 
+    Notes
+    -----
+    An :class:`~pixelforest.objects.classifier.ObjectClassifier` is saved
+    with :func:`save_object_model` instead.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -135,7 +171,11 @@ def save_model(clf, path):
 
     from pixelforest.classify.classifier import PixelClassifier
     from pixelforest.classify.pipeline import pipeline_of
+    from pixelforest.objects.classifier import ObjectClassifier
 
+    if isinstance(clf, ObjectClassifier):
+        save_object_model(clf, path)
+        return
     if not isinstance(clf, PixelClassifier):
         raise InvalidParameterError(
             f"save_model saves a PixelClassifier, got {type(clf).__name__}; wrap your "
@@ -148,8 +188,9 @@ def save_model(clf, path):
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "kind": "pixel",
         "versions": _versions(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": _created(),
         "params": {
             "features": clf.spec_.to_dict(),
             "channel_axis": clf.channel_axis,
@@ -262,8 +303,8 @@ def _warn_if_newer(path, content):
             ), stacklevel=5)
 
 
-def _read_header(path, max_bytes=MAX_BYTES):
-    """Check that ``path`` is a pixelforest skops file; return its schema's top entries."""
+def _read_header(path, max_bytes=MAX_BYTES, kind="pixel"):
+    """Check that ``path`` is a pixelforest skops file of ``kind``; return its schema's top entries."""
     path = Path(path)
     if not path.exists():
         raise ModelFileError(
@@ -323,13 +364,25 @@ def _read_header(path, max_bytes=MAX_BYTES):
             "pixelforest (pip install -U pixelforest) to load it."
         )
     _warn_if_newer(path, content)
+    held = _json_value(content.get("kind")) if "kind" in content else "pixel"
+    if held not in KINDS:
+        raise IncompatibleModelError(
+            f"{path} holds a model of kind {held!r}, which this pixelforest "
+            f"({_versions()['pixelforest']}) does not know; upgrade pixelforest (pip install "
+            "-U pixelforest) to load it."
+        )
+    if held != kind:
+        what, how = _KIND_HINTS[held]
+        raise ModelFileError(
+            f"{path} holds {what}, not {_KIND_HINTS[kind][0]}; {how}."
+        )
     return content
 
 
-def _load_payload(path, trusted, max_bytes):
+def _load_payload(path, trusted, max_bytes, kind="pixel"):
     import skops.io as sio
 
-    _read_header(path, max_bytes)
+    _read_header(path, max_bytes, kind)
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # skops raises various errors on damaged schemas
@@ -353,9 +406,20 @@ def _load_payload(path, trusted, max_bytes):
             f"{path} is truncated or corrupt ({type(exc).__name__}: {exc}); copy or save the "
             "model again."
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT \
+            or payload.get("kind", "pixel") != kind:
         raise ModelFileError(f"{path} is not a pixelforest model; save it with save_model.")
     return payload
+
+
+def _check_max_bytes(max_bytes):
+    if (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer))
+            or max_bytes <= 0):
+        raise InvalidParameterError(
+            f"max_bytes must be a positive number of bytes, got {max_bytes!r}; leave it at "
+            f"the default ({MAX_BYTES})."
+        )
+    return int(max_bytes)
 
 
 def load_model(path, *, trusted=None, max_bytes=MAX_BYTES):
@@ -386,7 +450,8 @@ def load_model(path, *, trusted=None, max_bytes=MAX_BYTES):
         Missing, empty, truncated, corrupt or foreign file; a file that
         would expand beyond the size limits; a tree whose arrays are
         inconsistent (indices out of range, a cycle, features or classes
-        that do not match the model): nothing uses them.
+        that do not match the model): nothing uses them.  An object model
+        (load it with :func:`load_object_model`).
     UntrustedModelError
         A pickle, or a file holding types that are not trusted (nothing is
         executed).
@@ -404,13 +469,7 @@ def load_model(path, *, trusted=None, max_bytes=MAX_BYTES):
     from pixelforest.features import FeatureSpec
     from pixelforest.forest.validation import check_forest
 
-    if (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer))
-            or max_bytes <= 0):
-        raise InvalidParameterError(
-            f"max_bytes must be a positive number of bytes, got {max_bytes!r}; leave it at "
-            f"the default ({MAX_BYTES})."
-        )
-    payload = _load_payload(path, trusted, int(max_bytes))
+    payload = _load_payload(path, trusted, _check_max_bytes(max_bytes))
     try:
         params, fitted = payload["params"], payload["fitted"]
         spec = FeatureSpec.from_dict(params["features"])
@@ -491,3 +550,213 @@ def model_info(path, *, trusted=None, max_bytes=MAX_BYTES):
                                  if isinstance(v, (int, float, str, bool, type(None)))}},
         "top_features": top,
     }
+
+
+# -- object classifiers --------------------------------------------------------
+
+def save_object_model(clf, path):
+    """Write a fitted :class:`~pixelforest.objects.classifier.ObjectClassifier`, atomically.
+
+    The file (kind ``"objects"``) holds the fitted estimator, the classes,
+    the measurement columns it reads (``feature_names_in_``), the
+    constructor's parameters, the versions that wrote it and the creation
+    time.  :func:`save_model` given an object classifier calls this.
+
+    Parameters
+    ----------
+    clf : ObjectClassifier
+        A fitted object classifier.
+    path : str or Path
+        Destination; conventionally ends in ``.skops``.
+
+    Raises
+    ------
+    NotFittedError
+        ``clf`` was not fitted.
+    InvalidParameterError
+        ``clf`` is not an ObjectClassifier.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import pandas as pd
+    >>> from pixelforest.objects import ObjectClassifier
+    >>> table = pd.DataFrame({"label": [1, 2, 3], "area_physical": [10.0, 95.0, 12.0]})
+    >>> clf = ObjectClassifier(features=["area_physical"]).fit_table(
+    ...     table, ["small", "large", "small"])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "objects.skops"
+    >>> save_object_model(clf, path)
+    >>> again = load_object_model(path)
+    >>> again.predict_table(table).tolist(), again.feature_names_in_.tolist()
+    (['small', 'large', 'small'], ['area_physical'])
+    """
+    import skops.io as sio
+
+    from pixelforest.objects.classifier import ObjectClassifier
+
+    if not isinstance(clf, ObjectClassifier):
+        raise InvalidParameterError(
+            f"save_object_model saves an ObjectClassifier, got {type(clf).__name__}; save a "
+            "PixelClassifier with save_model."
+        )
+    if not hasattr(clf, "estimator_"):
+        raise NotFittedError(
+            "this ObjectClassifier is not fitted yet; fit it before save_object_model."
+        )
+    random_state = clf.random_state
+    if not (random_state is None or isinstance(random_state, (int, np.integer))):
+        random_state = None  # a RandomState instance: the seed is not recoverable
+    classes = np.asarray(clf.classes_)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": "objects",
+        "versions": _versions(),
+        "created": _created(),
+        "params": {
+            "features": None if clf.features is None else [str(f) for f in clf.features],
+            "channel_axis": None if clf.channel_axis is None else int(clf.channel_axis),
+            "random_state": None if random_state is None else int(random_state),
+            "n_jobs": clf.n_jobs,
+            "default_estimator": clf.estimator is None,
+        },
+        "fitted": {
+            # strings as a fixed-width unicode array: never Python objects
+            "classes": classes.astype(str) if classes.dtype.kind in "OU" else classes,
+            "feature_names": [str(f) for f in clf.feature_names_in_],
+            "class_counts": np.asarray(clf.class_counts_, dtype=np.int64),
+        },
+        "estimator": clf.estimator_,
+    }
+    with atomic_output(path) as tmp:
+        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED)
+
+
+def _optional_int(value, what, path):
+    if value is None or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
+        return None if value is None else int(value)
+    raise ModelFileError(f"{path} has an invalid {what} ({value!r}); save the model again.")
+
+
+def _object_entries(payload, path):
+    """The checked parameters, classes and feature names of an object model's payload."""
+    params, fitted = payload["params"], payload["fitted"]
+    if not isinstance(params, dict) or not isinstance(fitted, dict):
+        raise TypeError("params and fitted must be dicts")
+    names = fitted["feature_names"]
+    if (not isinstance(names, list) or not names or len(set(names)) != len(names)
+            or not all(isinstance(n, str) for n in names)):
+        raise ModelFileError(f"{path} has invalid feature names ({names!r}); save the model "
+                             "again.")
+    classes = fitted["classes"]
+    if (not isinstance(classes, np.ndarray) or classes.ndim != 1 or classes.shape[0] < 2
+            or classes.dtype.kind not in "biufU"
+            or (classes.dtype.kind == "f" and not np.isfinite(classes).all())
+            or not np.array_equal(np.unique(classes), classes)):
+        raise ModelFileError(
+            f"{path} has invalid classes (they must be at least two distinct sorted numbers "
+            "or strings); save the model again."
+        )
+    features = params["features"]
+    if features is not None and (not isinstance(features, list)
+                                 or not all(isinstance(f, str) for f in features)):
+        raise ModelFileError(f"{path} has an invalid features parameter; save the model "
+                             "again.")
+    if not isinstance(params["default_estimator"], bool):
+        raise ModelFileError(f"{path} has an invalid default_estimator entry; save the model "
+                             "again.")
+    settings = {key: _optional_int(params[key], key, path)
+                for key in ("channel_axis", "random_state", "n_jobs")}
+    counts = fitted["class_counts"]
+    if (not isinstance(counts, np.ndarray) or counts.shape != classes.shape
+            or counts.dtype.kind not in "iu" or (counts < 0).any()):
+        raise ModelFileError(f"{path} has invalid class counts; save the model again.")
+    return params, settings, classes, names, features, counts.astype(np.int64)
+
+
+def load_object_model(path, *, trusted=None, max_bytes=MAX_BYTES):
+    """Load an :class:`~pixelforest.objects.classifier.ObjectClassifier`, safely.
+
+    The checks of :func:`load_model`: no pickle, trusted types only, size
+    limits before anything is expanded, and every tree of the estimator
+    proven well formed against the model's feature columns and classes
+    before anything uses it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.skops`` file written by :func:`save_object_model`.
+    trusted : sequence of str, optional
+        As in :func:`load_model`.
+    max_bytes : int, optional
+        As in :func:`load_model`.
+
+    Returns
+    -------
+    clf : ObjectClassifier
+        The fitted classifier; its predictions equal those of the one that
+        was saved.  ``clf.model_info_`` holds the file's metadata.
+
+    Raises
+    ------
+    ModelFileError
+        As in :func:`load_model`; also a pixel model (load it with
+        :func:`load_model`) and invalid classes or feature names.
+    UntrustedModelError
+        A pickle, or types that are not trusted (nothing is executed).
+    IncompatibleModelError
+        A newer model format or an unknown kind of model.
+
+    Warns
+    -----
+    ModelVersionWarning
+        The file was written by a newer pixelforest or scikit-learn.
+    """
+    from sklearn.base import clone
+
+    from pixelforest.forest.validation import check_forest
+    from pixelforest.objects.classifier import ObjectClassifier
+
+    payload = _load_payload(path, trusted, _check_max_bytes(max_bytes), kind="objects")
+    try:
+        params, settings, classes, names, features, counts = _object_entries(payload, path)
+        estimator = payload["estimator"]
+        n_classes = int(classes.shape[0])
+        # the estimator predicts class indices; before anything touches its trees
+        check_forest(estimator, len(names), np.arange(n_classes), source=str(path))
+        if not hasattr(estimator, "predict_proba"):
+            raise ModelFileError(
+                f"{path} is inconsistent (its estimator cannot predict probabilities); save "
+                "the model again."
+            )
+        own = getattr(estimator, "n_features_in_", len(names))
+        if not isinstance(own, (int, np.integer)) or own != len(names):
+            raise ModelFileError(
+                f"{path} is inconsistent (its estimator expects {own!r} features, the model "
+                f"records {len(names)} feature names); save the model again."
+            )
+        own = getattr(estimator, "classes_", None)
+        if own is not None and not np.array_equal(np.asarray(own), np.arange(n_classes)):
+            raise ModelFileError(
+                f"{path} is inconsistent (its estimator's classes are not the {n_classes} "
+                "class indices of the model); save the model again."
+            )
+        clf = ObjectClassifier(
+            features=features,
+            estimator=None if params["default_estimator"] else clone(estimator),
+            **settings)
+        clf.estimator_ = estimator
+        clf.classes_ = classes
+        clf.feature_names_in_ = np.asarray(names, dtype=object)
+        clf.n_features_in_ = len(names)
+        clf.class_counts_ = counts
+        clf.n_objects_ = int(counts.sum())
+        clf.model_info_ = {k: payload[k] for k in ("format_version", "versions", "created")}
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(
+            f"{path} is an object model with missing or invalid entries ({exc}); save the "
+            "model again."
+        ) from None
+    return clf

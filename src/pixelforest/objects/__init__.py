@@ -1,4 +1,5 @@
-"""Objects: measure the objects of an instance label image (:mod:`.measure`).
+"""Objects: measure the objects of an instance label image (:mod:`.measure`) and
+classify them from a few labelled ones (:mod:`.classifier`).
 
 Instance labels come from
 :func:`pixelforest.segment.instances.instances_from_probability` or
@@ -6,6 +7,13 @@ Instance labels come from
 <pixelforest.classify.classifier.PixelClassifier.predict_instances>`.
 """
 
+from pixelforest.objects.classifier import (
+    ObjectClassifier,
+    classes_from_annotations,
+    default_features,
+    default_object_estimator,
+)
 from pixelforest.objects.measure import measure, summarize, write_csv
 
-__all__ = ["measure", "summarize", "write_csv"]
+__all__ = ["ObjectClassifier", "classes_from_annotations", "default_features",
+           "default_object_estimator", "measure", "summarize", "write_csv"]
