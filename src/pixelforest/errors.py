@@ -30,6 +30,7 @@ __all__ = [
     "Interrupted",
     "MissingChunksWarning",
     "SuspiciousPredictionWarning",
+    "LargeObjectsWarning",
     "Cancelled",
 ]
 
@@ -157,6 +158,11 @@ class SuspiciousPredictionWarning(UserWarning):
 class ConstantRegionWarning(UserWarning):
     """A large share of an image's pixels hold one extreme value (a border, missing data,
     saturation): normalization statistics leave them out, but say so."""
+
+
+class LargeObjectsWarning(UserWarning):
+    """Tiled instance segmentation met foreground components larger than the blocks'
+    overlap: they are cut at block edges (pass a larger overlap to keep them whole)."""
 
 
 class Cancelled(PixelforestError, RuntimeError):

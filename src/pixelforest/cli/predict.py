@@ -28,6 +28,20 @@ def _positive_seconds(text):
     return value
 
 
+def _spacing(text):
+    import argparse
+    import math
+
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected positive pixel sizes separated by commas (e.g. 2,0.5,0.5), got {text!r}")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def add_parser(subparsers):
     parser = add_command(
         subparsers, "predict",
@@ -42,12 +56,15 @@ def add_parser(subparsers):
             "command again to resume. Outputs name their classes in their metadata "
             "(labels: the class values, e.g. 1 = background, 2 = nuclei). Memory is "
             "about workers x (chunk + 2 x halo)^2 x features x 12 bytes: lower --chunks "
-            "or --workers to use less."
+            "or --workers to use less. --kind instances splits the foreground class into "
+            "objects (uint32 labels, 0 = background), as the library's predict_instances, "
+            "with blocks overlapping by more than the largest object (--overlap)."
         ),
         example=(
             "pixelforest predict model.skops images/ -o predictions/\n"
             "pixelforest predict model.skops cells.tif -o cells-mask.png --kind mask\n"
             "pixelforest predict model.skops big.zarr -o big-labels.zarr --chunks 1024\n"
+            "pixelforest predict model.skops big.zarr -o nuclei.zarr --kind instances\n"
             "pixelforest predict model.skops 'plates/*.tif' -o out/ "
             "--scheduler tcp://127.0.0.1:8786"
         ),
@@ -59,13 +76,27 @@ def add_parser(subparsers):
                         help="output file (.tif, .zarr or .png) for one input, else a folder")
     parser.add_argument("--overwrite", action="store_true",
                         help="predict again inputs whose output exists (default: skip them)")
-    parser.add_argument("--kind", choices=("labels", "mask", "probabilities"), default=None,
+    parser.add_argument("--kind", choices=("labels", "mask", "probabilities", "instances"),
+                        default=None,
                         help="what to write: labels (class values, the default), mask "
-                             "(0/255 of the --foreground class, visible in any viewer) or "
-                             "probabilities (float32, classes last)")
+                             "(0/255 of the --foreground class, visible in any viewer), "
+                             "probabilities (float32, classes last) or instances (the "
+                             "--foreground class split into objects: uint32, 0 = background, "
+                             "one label per object)")
     parser.add_argument("--foreground", default=None, metavar="VALUE",
-                        help="the class of --kind mask (default: the largest class value, "
-                             "2 for a model trained on 1 = background, 2 = foreground)")
+                        help="the class of --kind mask or instances (default: the largest "
+                             "class value, 2 for a model trained on 1 = background, "
+                             "2 = foreground)")
+    parser.add_argument("--overlap", type=_positive_int, default=None, metavar="PIXELS",
+                        help="with --kind instances: pixels each block reads around its "
+                             "core, more than the largest object or clump (default: 8 "
+                             "typical object radii, estimated from the image)")
+    parser.add_argument("--spacing", type=_spacing, default=None, metavar="SIZES",
+                        help="with --kind instances: physical pixel size per axis, e.g. "
+                             "2,0.5,0.5 for a z step of 4 pixels (default: 1)")
+    parser.add_argument("--guide", choices=("image", "probability"), default=None,
+                        help="with --kind instances: what splits touching objects and draws "
+                             "outlines, the image's contrast (default) or the probability")
     parser.add_argument("--probabilities", action="store_true",
                         help="the same as --kind probabilities")
     parser.add_argument("--chunks", type=_positive_int, default=None, metavar="N",
@@ -117,6 +148,13 @@ def run(args):
               "workers are used with --scheduler", file=sys.stderr)
     if args.scheduler is None and args.timeout is not None:
         print("pixelforest: note: --timeout applies to --scheduler runs", file=sys.stderr)
+    instances = None
+    if args.kind == "instances":
+        instances = {"overlap": args.overlap, "spacing": args.spacing,
+                     "guide": args.guide or "image"}
+    elif any(v is not None for v in (args.overlap, args.spacing, args.guide)):
+        print("pixelforest: note: --overlap, --spacing and --guide apply to --kind instances",
+              file=sys.stderr)
     try:
         with signals_as_interrupt():
             from pixelforest.io.model_file import load_model
@@ -128,7 +166,7 @@ def run(args):
                                    foreground=args.foreground, chunks=args.chunks,
                                    workers=args.workers, scheduler=args.scheduler,
                                    overwrite=args.overwrite, format=args.format,
-                                   timeout=args.timeout)
+                                   timeout=args.timeout, instances=instances)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the same clean stop
         print(_stopped_message(exc), file=sys.stderr)
         return 128 + getattr(exc, "signum", signal.SIGINT)

@@ -218,7 +218,7 @@ def _reason(exc):
 
 def predict_files(model, inputs, output, *, probabilities=False, chunks=None, workers=None,
                   scheduler=None, overwrite=False, format=None, progress=None, kind=None,
-                  foreground=None, timeout=None):
+                  foreground=None, timeout=None, instances=None):
     """Predict many images, one output each; resumable and failure tolerant.
 
     Parameters
@@ -250,15 +250,21 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     progress : bool or None, optional
         Progress bars on stderr; None shows them only on a terminal
         outside CI.
-    kind : {'labels', 'mask', 'probabilities'} or None, optional
+    kind : {'labels', 'mask', 'probabilities', 'instances'} or None, optional
         What each output holds (default labels; a mask is uint8, 255 where
-        the class is ``foreground``); see :mod:`pixelforest.scale.outputs`.
+        the class is ``foreground``; instances are uint32 object labels);
+        see :mod:`pixelforest.scale.outputs`.
     foreground : number, optional
-        The class of a mask (default: the largest class value).
+        The class of a mask or of the instances (default: the largest class
+        value).
     timeout : float, optional
         Seconds a distributed cluster may go without a worker or without
         progress (default :data:`~pixelforest.scale.scheduler.DEFAULT_TIMEOUT`);
         then :class:`~pixelforest.errors.ClusterTimeoutError` stops the batch.
+    instances : InstanceOptions or dict, optional
+        With ``kind="instances"``: the options of
+        :class:`~pixelforest.scale.instances.InstanceOptions` (overlap,
+        spacing, guide, ...), the same for every image.
 
     Returns
     -------
@@ -319,6 +325,10 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     check_workers(workers)
     timeout = check_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
     kind = resolve_kind(kind, probabilities)
+    if kind == "instances":
+        from pixelforest.scale.instances import InstanceOptions
+
+        instances = InstanceOptions.of(instances)
     if isinstance(model, (str, os.PathLike)):
         from pixelforest.io.model_file import load_model
 
@@ -330,7 +340,7 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
             _predict_files(model, inputs, output, report, kind=kind, foreground=foreground,
                            chunks=chunks, workers=workers, scheduler=scheduler,
                            overwrite=overwrite, format=format, progress=progress,
-                           timeout=timeout)
+                           timeout=timeout, instances=instances)
         except KeyboardInterrupt as exc:
             signum = getattr(exc, "signum", signal.SIGINT)
             raise Interrupted(signum, report) from exc
@@ -338,7 +348,7 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
 
 
 def _predict_files(model, inputs, output, report, *, kind, foreground, chunks, workers,
-                   scheduler, overwrite, format, progress, timeout):
+                   scheduler, overwrite, format, progress, timeout, instances=None):
     """The body of :func:`predict_files`, filling ``report`` as outputs finish."""
     from tqdm.auto import tqdm
 
@@ -374,7 +384,7 @@ def _predict_files(model, inputs, output, report, *, kind, foreground, chunks, w
         return
     show = auto_progress(progress)
     options = dict(chunks=chunks, kind=kind, foreground=foreground, overwrite=overwrite,
-                   format=fmt)
+                   format=fmt, instances=instances)
     order = {inp: i for i, (inp, _) in enumerate(plan)}
     done = []  # (input, output, error or None, traceback or None), as files finish
     try:

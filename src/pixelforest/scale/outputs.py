@@ -1,16 +1,19 @@
 """What a prediction output holds, and the metadata that says so.
 
-An output is one of three *kinds*: ``"labels"`` (the class value of each
+An output is one of four *kinds*: ``"labels"`` (the class value of each
 pixel), ``"mask"`` (uint8, 255 where the pixel is of the *foreground* class
-and 0 elsewhere, visible in any viewer) or ``"probabilities"`` (float32,
-one channel per class, last).  Every output carries a ``"pixelforest"``
+and 0 elsewhere, visible in any viewer), ``"probabilities"`` (float32,
+one channel per class, last) or ``"instances"`` (uint32 object labels, 0 =
+background, 1..N = one object each, the *foreground* class's probability
+split into objects: :mod:`pixelforest.scale.instances`).  Every output carries a ``"pixelforest"``
 metadata dict (Zarr attributes, TIFF and PNG metadata) so that a reader,
 ``pixelforest evaluate`` included, knows which value means what::
 
     {"kind": "labels", "classes": [1, 2],
      "class_names": {"1": "background", "2": "foreground"}, "foreground": 2}
 
-(a mask adds ``"mask_value": 255``).
+(a mask adds ``"mask_value": 255``; instances add ``"n_objects"``, the
+typical ``"radius"`` and the blocks' ``"overlap"`` used).
 """
 
 import numbers
@@ -23,7 +26,7 @@ __all__ = ["KINDS", "MASK_VALUE", "class_names", "output_metadata", "resolve_for
            "resolve_kind"]
 
 #: The kinds of output.
-KINDS = ("labels", "mask", "probabilities")
+KINDS = ("labels", "mask", "probabilities", "instances")
 
 #: Value of the foreground pixels of a mask (0 elsewhere).
 MASK_VALUE = 255
@@ -36,6 +39,8 @@ def resolve_kind(kind=None, probabilities=False):
     --------
     >>> resolve_kind(), resolve_kind("mask"), resolve_kind(probabilities=True)
     ('labels', 'mask', 'probabilities')
+    >>> resolve_kind("instances")
+    'instances'
     """
     if probabilities:
         if kind not in (None, "probabilities"):
@@ -49,7 +54,8 @@ def resolve_kind(kind=None, probabilities=False):
     if kind not in KINDS:
         raise InvalidParameterError(
             f"unknown output kind {kind!r}; use 'labels' (class values), 'mask' (0/255 of "
-            "the foreground class) or 'probabilities' (float32 per class)."
+            "the foreground class), 'probabilities' (float32 per class) or 'instances' "
+            "(uint32 object labels)."
         )
     return kind
 

@@ -33,6 +33,10 @@ One block holds its feature stack while it is classified::
 so that this stays within :data:`DEFAULT_MEMORY_BUDGET` for the number of
 workers; pass ``chunks`` (CLI ``--chunks``) to trade memory for fewer,
 larger blocks (``benchmarks/bench_large.py`` measures an 8192 x 8192 Zarr).
+
+Instance labels (``kind="instances"``) take several passes over the image
+(probability, whole-image statistics, objects, numbering) with blocks read
+with an overlap larger than the objects: see :mod:`pixelforest.scale.instances`.
 """
 
 import math
@@ -43,6 +47,13 @@ from pathlib import Path
 from pixelforest._shared.atomic import atomic_output, check_not_input
 from pixelforest.scale.chunking import DEFAULT_MEMORY_BUDGET, choose_chunks
 from pixelforest.scale.engine import lazy_prediction, pipeline_of, prepare
+from pixelforest.scale.instances import (
+    InstanceOptions,
+    instance_metadata,
+    instances_to_store,
+    lazy_instances,
+    scratch_folder,
+)
 from pixelforest.scale.outputs import output_metadata, resolve_foreground, resolve_kind
 from pixelforest.scale.scheduler import DEFAULT_TIMEOUT, open_scheduler
 from pixelforest.scale.statistics import lazy_percentile_bounds
@@ -67,7 +78,8 @@ __all__ = [
 
 
 def predict_tiled(clf, image, *, chunks=None, probabilities=False, scheduler=None,
-                  workers=None, kind=None, foreground=None, timeout=DEFAULT_TIMEOUT):
+                  workers=None, kind=None, foreground=None, timeout=DEFAULT_TIMEOUT,
+                  instances=None, workdir=None):
     """Predict labels, a mask or probabilities block by block (lazily, with dask).
 
     The image is never loaded whole: its global normalization statistics
@@ -97,21 +109,36 @@ def predict_tiled(clf, image, *, chunks=None, probabilities=False, scheduler=Non
     workers : int, optional
         Local threads (default: every core); also sets how many blocks
         the automatic chunk size plans for.
-    kind : {'labels', 'mask', 'probabilities'} or None, optional
+    kind : {'labels', 'mask', 'probabilities', 'instances'} or None, optional
         What to predict (see :mod:`pixelforest.scale.outputs`): class
         values (default), a uint8 mask (255 where the class is
-        ``foreground``, 0 elsewhere) or class probabilities.
+        ``foreground``, 0 elsewhere), class probabilities, or uint32
+        instance labels (the ``foreground`` class split into objects, as
+        ``clf.predict_instances`` up to a renumbering for every object
+        smaller than the overlap: :mod:`pixelforest.scale.instances`).
     foreground : number, optional
-        The class of a mask (default: the largest class value).
+        The class of a mask or of the instances (default: the largest class
+        value).
     timeout : float, optional
         Seconds a distributed cluster may go without a worker or without
         progress before :class:`~pixelforest.errors.ClusterTimeoutError`.
+    instances : InstanceOptions or dict, optional
+        With ``kind="instances"``: ``overlap``, ``spacing``, ``guide``,
+        ``threshold``, ``radius``, ``min_size``, ``max_size``, ``outline``
+        (:class:`~pixelforest.scale.instances.InstanceOptions`).
+    workdir : str or Path, optional
+        With ``kind="instances"``: where the intermediate arrays (the
+        probability, the unnumbered labels) are kept until the returned
+        array is garbage collected (default: the system's temporary
+        folder; on a cluster, a folder every worker sees).
 
     Returns
     -------
     result : dask.array.Array
         Labels (``clf.classes_`` dtype, the image's spatial shape), a
-        uint8 mask or probabilities, not yet computed.
+        uint8 mask, probabilities, or uint32 instance labels, not yet
+        computed (instances: the segmentation is done here, and the
+        returned array only numbers the stored objects).
 
     Raises
     ------
@@ -153,15 +180,36 @@ def predict_tiled(clf, image, *, chunks=None, probabilities=False, scheduler=Non
     pipeline = pipeline_of(clf)
     kind = resolve_kind(kind, probabilities)
     foreground = resolve_foreground(pipeline.classes, foreground)
+    if kind == "instances":
+        return _instances_tiled(clf, pipeline, image, chunks=chunks, scheduler=scheduler,
+                                workers=workers, foreground=foreground, timeout=timeout,
+                                options=InstanceOptions.of(instances), workdir=workdir)
     with open_scheduler(scheduler, workers, timeout=timeout) as sched:
         image_cl, chunks, stats = prepare(pipeline, image, chunks, sched,
                                           channel_axis=clf.channel_axis)
     return lazy_prediction(pipeline, image_cl, chunks, stats, kind, foreground)
 
 
+def _instances_tiled(clf, pipeline, image, *, chunks, scheduler, workers, foreground, timeout,
+                     options, workdir):
+    """:func:`predict_tiled` of instances: segment into a scratch folder, number lazily."""
+    scratch = scratch_folder(workdir)
+    try:
+        with open_scheduler(scheduler, workers, timeout=timeout) as sched, \
+                sched.session() as session:
+            facts = instances_to_store(pipeline, image, scratch.path, session, chunks=chunks,
+                                       options=options, foreground=foreground,
+                                       channel_axis=clf.channel_axis)
+    except BaseException:
+        scratch.remove()
+        raise
+    return lazy_instances(facts, keep=scratch)
+
+
 def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
                     scheduler=None, workers=None, overwrite=False, progress=None,
-                    format=None, kind=None, foreground=None, timeout=DEFAULT_TIMEOUT):
+                    format=None, kind=None, foreground=None, timeout=DEFAULT_TIMEOUT,
+                    instances=None):
     """Predict an image block by block and stream the result to Zarr or BigTIFF.
 
     Blocks are written as they finish into a temporary store next to
@@ -181,10 +229,12 @@ def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
         ``*.zarr`` (a Zarr store chunked like the blocks), ``*.tif`` /
         ``*.tiff`` (a tiled, zlib-compressed BigTIFF) or ``*.png`` (2-D
         labels or mask, assembled in memory).
-    chunks, probabilities, scheduler, workers, kind, foreground, timeout
+    chunks, probabilities, scheduler, workers, kind, foreground, timeout, instances
         As for :func:`predict_tiled`.  On a distributed cluster the Zarr
         blocks are written by the workers, so ``output`` must be on a file
-        system they share; a TIFF is written by this process.
+        system they share; a TIFF is written by this process.  Instances
+        keep their intermediate arrays in a temporary folder next to
+        ``output`` (also shared with the workers), removed at the end.
     overwrite : bool, optional
         Replace an existing ``output``; otherwise
         :class:`~pixelforest.errors.OutputExistsError` is raised.
@@ -227,15 +277,17 @@ def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
     True
     """
     kind = resolve_kind(kind, probabilities)
+    if kind == "instances":
+        instances = InstanceOptions.of(instances)
     with open_scheduler(scheduler, workers, timeout=timeout) as sched:
         return predict_to_file_on(clf, image, output, sched=sched, chunks=chunks,
                                   kind=kind, foreground=foreground, overwrite=overwrite,
-                                  progress=progress, format=format)
+                                  progress=progress, format=format, instances=instances)
 
 
 def predict_to_file_on(clf, image, output, *, sched, chunks=None, probabilities=False,
                        overwrite=False, progress=None, format=None, kind=None,
-                       foreground=None):
+                       foreground=None, instances=None):
     """:func:`predict_to_file` on an open :class:`Scheduler` (shared by a batch)."""
     from tqdm.auto import tqdm
 
@@ -249,6 +301,11 @@ def predict_to_file_on(clf, image, output, *, sched, chunks=None, probabilities=
         check_png(output, kind, pipeline.ndim)
     if isinstance(image, (str, os.PathLike)):
         check_not_input(output, [image])
+    if kind == "instances":
+        return _instances_to_file(clf, pipeline, image, output, given, sched=sched,
+                                  chunks=chunks, fmt=fmt, overwrite=overwrite,
+                                  progress=progress, foreground=foreground,
+                                  options=InstanceOptions.of(instances))
     attrs = output_metadata(pipeline.classes, kind, foreground)
     with atomic_output(output, overwrite=overwrite) as tmp:
         # the session ends (every local block finished) before the temporary
@@ -266,4 +323,35 @@ def predict_to_file_on(clf, image, output, *, sched, chunks=None, probabilities=
                     write_png(result, tmp, session, bar, attrs)
                 else:
                     write_tiff(result, tmp, session, bar, len(chunks), attrs)
+    return given
+
+
+def _instances_to_file(clf, pipeline, image, output, given, *, sched, chunks, fmt, overwrite,
+                       progress, foreground, options):
+    """:func:`predict_to_file_on` of instances: passes in a scratch folder beside the
+    temporary output (named like it, so a batch removes both after a kill)."""
+    import shutil
+
+    from tqdm.auto import tqdm
+
+    with atomic_output(output, overwrite=overwrite) as tmp:
+        work = tmp.with_name(tmp.name + ".work")
+        try:
+            work.mkdir()
+            with sched.session() as session, \
+                    tqdm(total=None, unit="block", desc=output.name, file=sys.stderr,
+                         disable=not auto_progress(progress), leave=False) as bar:
+                facts = instances_to_store(pipeline, image, work, session, chunks=chunks,
+                                           options=options, foreground=foreground,
+                                           channel_axis=clf.channel_axis, bar=bar)
+                result = lazy_instances(facts)
+                attrs = instance_metadata(pipeline.classes, foreground, facts)
+                if fmt == "zarr":
+                    write_zarr(result, tmp, session, bar, attrs)
+                elif fmt == "png":
+                    write_png(result, tmp, session, bar, attrs)
+                else:
+                    write_tiff(result, tmp, session, bar, len(facts["shape"]), attrs)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return given
