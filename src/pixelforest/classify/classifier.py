@@ -575,6 +575,14 @@ class TrainingSet:
         Gives the settings; :meth:`fit` fits it.
     images, labels : ndarray or sequence of ndarray
         As for :meth:`PixelClassifier.fit`.
+    checked : bool, optional
+        The images are already checked and channel-last (what
+        :meth:`PredictionPipeline.check_image
+        <pixelforest.classify.pipeline.PredictionPipeline.check_image>`
+        returns, e.g. the arrays an interactive trainer keeps between
+        fits): they are used as they are, without checking every pixel
+        again.  Their channels and spatial axes and the labels are still
+        checked.
 
     Attributes
     ----------
@@ -606,7 +614,7 @@ class TrainingSet:
     True
     """
 
-    def __init__(self, classifier, images, labels):
+    def __init__(self, classifier, images, labels, *, checked=False):
         clf = classifier
         clf._check_params()
         spec = clf._resolve_spec()
@@ -620,7 +628,10 @@ class TrainingSet:
         for i, (image, lab) in enumerate(zip(images, labels)):
             idx = None if single else i
             name = "image" if single else f"images[{i}]"
-            image_cl, n_ch = clf._check_training_image(image, name=name)
+            if checked:
+                image_cl, n_ch = image, image.shape[-1]
+            else:
+                image_cl, n_ch = clf._check_training_image(image, name=name)
             spatial = image_cl.shape[:-1]
             if n_channels is None:
                 n_channels, ndim = n_ch, len(spatial)

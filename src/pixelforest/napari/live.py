@@ -14,11 +14,21 @@ two strokes:
   is no longer used, its features do not depend on its label);
 * the feature rows of the seeded pixel sample that places the forest's
   splits (``split_placement="valley"``), computed once per image and number
-  of labelled images.
+  of labelled images;
+* the feature stacks of the blocks of a fixed grid over the image (512 x
+  512 pixels in 2D, 8 x 256 x 256 in 3D), computed with the features'
+  halo once (exact, like any block of the pipeline) and kept within a byte
+  budget shared by all images (``cache_bytes``, least recently used blocks
+  evicted first, never those of the region in view while it is predicted).
+  Features do not depend on the model: after a stroke only the forest
+  runs, on stored features.  The sample's and the strokes' rows are read
+  from stored blocks when they are there.
 
 A change of feature spec, normalization or channel axis, or a new image
-array for the same key, drops that image's cache.  In-place edits of an
-image array are not detected: pass a new array (or call
+array for the same key, drops that image's cache (and its blocks).
+Erasing scribbles drops nothing: features do not depend on labels, and
+each fit uses only the pixels labelled at that moment.  In-place edits of
+an image array are not detected: pass a new array (or call
 :meth:`LiveTrainer.forget`).
 
 :func:`plan_regions` orders a prediction: the region in view first, then
@@ -28,22 +38,22 @@ margin between the two most probable classes.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import threading
 
 import numpy as np
 from sklearn.base import clone
 
-from pixelforest._shared.threads import resolve_n_threads
+from pixelforest._shared.threads import limit_blas_threads, resolve_n_threads, run_on_pool
 from pixelforest._shared.validation import check_channel_axis, check_image, to_channel_last
 from pixelforest.classify.classifier import PixelClassifier, TrainingSet
 from pixelforest.classify.pipeline import PredictionPipeline
 from pixelforest.errors import Cancelled, InvalidLabelsError
-from pixelforest.features.compute import check_fits_halo, features_at
+from pixelforest.features.compute import check_fits_halo, features_at, features_of_block
 from pixelforest.features.spec import FeatureSpec
 
-__all__ = ["LiveTrainer", "plan_regions", "uncertainty"]
-
-
+__all__ = ["DEFAULT_CACHE_BYTES", "LiveTrainer", "plan_regions", "uncertainty"]
 
 
 def uncertainty(proba):
@@ -157,8 +167,6 @@ def _rows_near(norm, spec, index, n_threads):
     like any block cut with its halo).  Falls back to ``features_at`` when
     the boxes would cover more than the image.
     """
-    from pixelforest.features.compute import features_of_block
-
     spatial = norm.shape[:-1]
     halo = spec.halo_for(len(spatial))
     coords = np.stack(np.unravel_index(index, spatial), axis=1)
@@ -182,24 +190,205 @@ def _rows_near(norm, spec, index, n_threads):
     return rows
 
 
-class _ImageCache:
-    """What one image keeps between fits (see :class:`LiveTrainer`)."""
+#: Side per spatial axis (2D, 3D) of the blocks whose feature stacks are
+#: cached: a grid fixed per image, so that a block computed for one region
+#: (the view, a stroke, the split-placement sample) serves every later one.
+_CACHE_BLOCK = {2: (512, 512), 3: (8, 256, 256)}
 
-    def __init__(self, image, image_cl, n_channels, prep):
+#: Default byte budget of the feature blocks a :class:`LiveTrainer` keeps.
+DEFAULT_CACHE_BYTES = 512 * 2**20
+
+_owner_ids = itertools.count()
+
+
+class _BlockStore:
+    """Feature stacks of image blocks within a byte budget, least recently used first.
+
+    Keys are ``(owner, block)``; an owner (one image's cache) is registered
+    while it lives, and :meth:`drop` removes it with its blocks, so a
+    block finished by a thread after its image was forgotten is not kept.
+    A block that does not fit even after evicting every block not in
+    ``keep`` (the region in view) is not stored: the budget is never
+    exceeded.
+    """
+
+    def __init__(self, budget):
+        self.budget = int(budget)
+        self.nbytes = 0
+        self.computed = 0       # blocks computed because the store did not hold them
+        self._blocks = collections.OrderedDict()
+        self._owners = set()
+        self._lock = threading.Lock()
+
+    def register(self, owner):
+        with self._lock:
+            self._owners.add(owner)
+
+    def get(self, key):
+        with self._lock:
+            feats = self._blocks.get(key)
+            if feats is not None:
+                self._blocks.move_to_end(key)
+            return feats
+
+    def put(self, key, feats, keep=frozenset()):
+        """Store ``feats`` (a block just computed) under ``key`` if it fits; True if stored."""
+        with self._lock:
+            self.computed += 1
+            if key in self._blocks:
+                return True
+            if key[0] not in self._owners or feats.nbytes > self.budget:
+                return False
+            victims, free = [], self.budget - self.nbytes
+            if free < feats.nbytes:
+                for old, arr in self._blocks.items():   # least recently used first
+                    if old in keep:
+                        continue
+                    victims.append(old)
+                    free += arr.nbytes
+                    if free >= feats.nbytes:
+                        break
+                if free < feats.nbytes:
+                    return False
+            for old in victims:
+                self.nbytes -= self._blocks.pop(old).nbytes
+            feats.setflags(write=False)      # shared by every later reader
+            self._blocks[key] = feats
+            self.nbytes += feats.nbytes
+            return True
+
+    def drop(self, owner=None):
+        """Forget ``owner`` and its blocks (None: every owner)."""
+        with self._lock:
+            if owner is None:
+                self._owners.clear()
+            else:
+                self._owners.discard(owner)
+            for key in [k for k in self._blocks if owner is None or k[0] == owner]:
+                self.nbytes -= self._blocks.pop(key).nbytes
+
+    def info(self):
+        with self._lock:
+            return {"bytes": int(self.nbytes), "blocks": len(self._blocks),
+                    "budget": self.budget, "computed": self.computed}
+
+
+def _box(where, spatial):
+    """``(lo, hi)`` per axis of a region given as slices, clipped to the image."""
+    return tuple((max(0, s.start or 0), min(n, n if s.stop is None else s.stop))
+                 for s, n in zip(where, spatial))
+
+
+class _ImageCache:
+    """What one image keeps between fits and predictions (see :class:`LiveTrainer`)."""
+
+    def __init__(self, image, image_cl, n_channels, prep, store):
         self.image = image            # the array given (identity marks a new image)
         self.image_cl = image_cl
         self.n_channels = n_channels
+        self.prep = prep              # spec and normalization, no estimator
+        self.spec = prep.spec
         self.stats = prep.statistics(image_cl)
         self.norm = prep.normalized(image_cl, self.stats)
+        self.spatial = image_cl.shape[:-1]
+        self.side = _CACHE_BLOCK[len(self.spatial)]
+        self.grid = tuple(-(-n // b) for n, b in zip(self.spatial, self.side))
+        self.store = store
+        self.owner = next(_owner_ids)
+        store.register(self.owner)
         self.index = np.empty(0, dtype=np.intp)    # sorted flat indices with cached rows
         self.rows = np.empty((0, prep.n_features), dtype=np.float32)
-        self.sample = {}          # (seed, position, per_image) -> (pick, rows)
+        self.sample = {}          # (seed, position, per_image) -> rows
+        self.other_stats = {}     # statistics for a model of another normalization
+
+    def matches(self, pipe):
+        """True if ``pipe`` computes the features this cache holds."""
+        return (pipe.spec == self.spec and pipe.normalize == self.prep.normalize
+                and pipe.n_channels == self.n_channels and pipe.ndim == len(self.spatial))
+
+    # -- the block grid -------------------------------------------------------
+    def block_box(self, block):
+        return tuple((k * b, min((k + 1) * b, n))
+                     for k, b, n in zip(block, self.side, self.spatial))
+
+    def blocks_of(self, box):
+        """The blocks of the grid that intersect ``box`` (``(lo, hi)`` per axis)."""
+        ranges = [range(lo // b, -(-hi // b)) for (lo, hi), b in zip(box, self.side)]
+        return list(itertools.product(*ranges))
+
+    def block_features(self, block, *, n_threads, keep=frozenset()):
+        """Feature stack of one block of the grid: from the store, or computed (and stored)."""
+        key = (self.owner, block)
+        feats = self.store.get(key)
+        if feats is None:
+            where = tuple(slice(lo, hi) for lo, hi in self.block_box(block))
+            cut, crop = self.prep.cut_with_halo(where, self.spatial)
+            feats = features_of_block(self.norm[cut], self.spec, crop=crop,
+                                      n_threads=n_threads)
+            self.store.put(key, feats, keep)
+        return feats
+
+    def for_blocks(self, work, blocks, n_threads):
+        """``work(block, inner_threads)`` for every block, on one pool of the thread budget."""
+        budget = resolve_n_threads(n_threads)
+        n_workers = min(budget, len(blocks))
+        if n_workers <= 1:
+            for block in blocks:
+                work(block, budget)
+            return
+        with limit_blas_threads(1):   # one pool: each block single-threaded
+            run_on_pool(lambda block: work(block, 1), blocks, n_workers, name="pf-live")
+
+    # -- feature rows ---------------------------------------------------------
+    def rows_at(self, index, *, n_threads, compute):
+        """Feature rows of the sorted flat ``index``.
+
+        Rows in a stored block are read from it; the others are computed
+        with whole blocks (``compute=True``, stored if the budget allows:
+        the split-placement sample reaches every block) or, for a few
+        pixels such as a stroke's, by :func:`_rows_near`.
+        """
+        rows = np.empty((index.size, self.rows.shape[1]), dtype=np.float32)
+        if index.size == 0:
+            return rows
+        coords = np.unravel_index(index, self.spatial)
+        block_id = np.ravel_multi_index(tuple(c // b for c, b in zip(coords, self.side)),
+                                        self.grid)
+        order = np.argsort(block_id, kind="stable")
+        ids, first = np.unique(block_id[order], return_index=True)
+        groups = dict(zip(ids.tolist(), np.split(order, first[1:])))
+        todo = []
+        for flat, sel in groups.items():
+            block = tuple(int(k) for k in np.unravel_index(flat, self.grid))
+            feats = self.store.get((self.owner, block))
+            if feats is None:
+                todo.append((block, sel))
+                continue
+            lo = [a for a, _ in self.block_box(block)]
+            rows[sel] = feats[tuple(c[sel] - a for c, a in zip(coords, lo))]
+        if not todo:
+            return rows
+        if not compute:
+            missing = np.concatenate([sel for _, sel in todo])
+            missing.sort()
+            rows[missing] = _rows_near(self.norm, self.spec, index[missing], n_threads)
+            return rows
+        jobs = dict(todo)
+
+        def work(block, inner):
+            sel = jobs[block]
+            feats = self.block_features(block, n_threads=inner)
+            lo = [a for a, _ in self.block_box(block)]
+            rows[sel] = feats[tuple(c[sel] - a for c, a in zip(coords, lo))]
+
+        self.for_blocks(work, list(jobs), n_threads)
+        return rows
 
     def rows_for(self, index, spec, n_threads):
         """Feature rows of the sorted flat ``index``, computing only the uncached ones."""
         new = np.setdiff1d(index, self.index, assume_unique=True)
         if new.size:
-            new_rows = _rows_near(self.norm, spec, new, n_threads)
+            new_rows = self.rows_at(new, n_threads=n_threads, compute=False)
             merged = np.union1d(self.index, new)
             rows = np.empty((merged.size, self.rows.shape[1]), dtype=np.float32)
             rows[np.searchsorted(merged, self.index)] = self.rows
@@ -207,15 +396,58 @@ class _ImageCache:
             self.index, self.rows = merged, rows
         return self.rows[np.searchsorted(self.index, index)], int(new.size)
 
+    # -- prediction -----------------------------------------------------------
+    def predict(self, pipe, box, *, n_threads, keep=frozenset(), cancelled=None):
+        """Labels and uncertainty of the region ``box`` from the stored feature blocks.
+
+        Each block of the grid that the region crosses is featurized once
+        (then read from the store) and only its forest runs per model;
+        the blocks run on one pool of the thread budget.
+        """
+        shape = tuple(hi - lo for lo, hi in box)
+        labels = np.empty(shape, dtype=pipe.classes.dtype)
+        unc = np.empty(shape, dtype=np.float32)
+
+        def work(block, inner):
+            if cancelled is not None and cancelled():
+                raise Cancelled("the update was cancelled by newer work.")
+            feats = self.block_features(block, n_threads=inner, keep=keep)
+            part = [(max(a, lo), min(b, hi)) for (a, b), (lo, hi)
+                    in zip(self.block_box(block), box)]
+            src = tuple(slice(lo - a, hi - a) for (lo, hi), (a, _)
+                        in zip(part, self.block_box(block)))
+            dst = tuple(slice(lo - a, hi - a) for (lo, hi), (a, _) in zip(part, box))
+            sub = feats[src]
+            proba = pipe.predict_proba_rows(sub.reshape(-1, sub.shape[-1]), n_threads=inner)
+            proba = proba.reshape(sub.shape[:-1] + (proba.shape[-1],))
+            labels[dst] = pipe.labels_of(proba)
+            unc[dst] = uncertainty(proba)
+
+        self.for_blocks(work, self.blocks_of(box), n_threads)
+        return labels, unc
+
 
 class LiveTrainer:
     """Refit a :class:`PixelClassifier` after every stroke, featurizing only new pixels.
+
+    Per image (see the module's documentation) it keeps the checked image,
+    its statistics and normalized copy, the feature rows of labelled
+    pixels and of the split-placement sample, and the feature stacks of
+    the blocks of a fixed grid (512 x 512 pixels in 2D) that a prediction
+    or the sample has needed, within a byte budget shared by all images:
+    features do not depend on the model, so after a stroke only the
+    forest runs on the region in view.  When the budget is full, the
+    least recently used blocks outside the region being predicted make
+    room, and a block that still does not fit is computed, used and not
+    kept (the budget is never exceeded).
 
     Parameters
     ----------
     classifier : PixelClassifier, optional
         Unfitted classifier whose parameters are used (it is cloned for
         every fit); default ``PixelClassifier()``, the library's defaults.
+    cache_bytes : int, optional
+        Budget of the cached feature blocks, in bytes (0: none cached).
 
     Attributes
     ----------
@@ -240,10 +472,15 @@ class LiveTrainer:
     >>> ref = PixelClassifier(FeatureSpec(sigmas=(1, 2))).fit(image, scribbles)
     >>> bool((clf.predict(image) == ref.predict(image)).all())
     True
+    >>> labels, unc = trainer.predict(clf, "a", image)   # features from the cache
+    >>> bool((labels == ref.predict(image)).all()), trainer.cache_info()["blocks"]
+    (True, 1)
     """
 
-    def __init__(self, classifier=None):
+    def __init__(self, classifier=None, *, cache_bytes=DEFAULT_CACHE_BYTES):
         self.classifier = PixelClassifier() if classifier is None else classifier
+        self.cache_bytes = int(cache_bytes)
+        self._store = _BlockStore(self.cache_bytes)
         self._caches = {}
         self._key = None
         self._lock = threading.RLock()
@@ -252,15 +489,31 @@ class LiveTrainer:
     # -- caches ------------------------------------------------------------
     def _settings(self):
         clf = self.classifier
-        return (repr(FeatureSpec.resolve(clf.features)), clf.normalize, clf.channel_axis)
+        return (FeatureSpec.resolve(clf.features), clf.normalize, clf.channel_axis)
 
     def forget(self, key=None):
         """Drop the cache of one image (``key``) or of all of them (None)."""
         with self._lock:
             if key is None:
                 self._caches.clear()
+                self._store.drop()
             else:
-                self._caches.pop(key, None)
+                entry = self._caches.pop(key, None)
+                if entry is not None:
+                    self._store.drop(entry.owner)
+
+    def cache_info(self):
+        """The feature-block store: what it holds and what it has computed.
+
+        Returns
+        -------
+        info : dict
+            ``"bytes"`` and ``"blocks"`` held, ``"budget"`` (bytes),
+            ``"computed"`` (blocks featurized since the trainer was made,
+            kept or not) and ``"images"`` with a cache.
+        """
+        with self._lock:
+            return dict(self._store.info(), images=len(self._caches))
 
     def cache(self, key, image):
         """The cache of ``image`` under ``key``, made (and its image checked) if new.
@@ -273,22 +526,26 @@ class LiveTrainer:
         with self._lock:
             settings = self._settings()
             if settings != self._key:
-                self._caches.clear()
+                self.forget()
                 self._key = settings
             entry = self._caches.get(key)
             if entry is not None and entry.image is image:
                 return entry
+            if entry is not None:        # a new array for the same key
+                self.forget(key)
             clf = self.classifier
             name = f"image {key!r}"
+            given = image
             image = check_image(image, channel_axis=clf.channel_axis, name=name)
             image_cl, n_channels = to_channel_last(
                 image, check_channel_axis(clf.channel_axis, image.ndim, name=name))
-            spec = FeatureSpec.resolve(clf.features)
+            spec = settings[0]
             prep = PredictionPipeline(spec=spec, normalize=clf.normalize, estimator=None,
                                       classes=[0, 1], n_channels=n_channels,
                                       ndim=image_cl.ndim - 1, channel_axis=clf.channel_axis)
             check_fits_halo(image_cl.shape[:-1], prep.halo, name=f"image {key!r}")
-            entry = _ImageCache(image, image_cl, n_channels, prep)
+            # the array given marks the image (a bool image is checked to a copy)
+            entry = _ImageCache(given, image_cl, n_channels, prep, self._store)
             self._caches[key] = entry
             return entry
 
@@ -303,6 +560,7 @@ class LiveTrainer:
         Equal to ``clone(classifier).fit(images, labels)`` (same features,
         same forest, same split placement, same predictions, bit for bit)
         for the images in ``data`` that hold a labelled pixel, in order.
+        Each image is checked once, when its cache is made.
 
         Parameters
         ----------
@@ -331,27 +589,34 @@ class LiveTrainer:
             if cancelled is not None and cancelled():
                 raise Cancelled("training was cancelled; nothing was fitted.")
             clf = clone(self.classifier)
-            training = TrainingSet(clf, [image for _, image, _ in data],
-                                   [lab for _, _, lab in data])
-            entries = [self.cache(data[item.position][0], data[item.position][1])
-                       for item in training.items]
+            # images without a labelled pixel take no part in the fit (nor
+            # in its split-placement sample): they need no cache
+            painted = [d for d in data if np.asarray(d[2]).any()]
+            if not painted:
+                TrainingSet(clf, [image for _, image, _ in data],
+                            [lab for _, _, lab in data])    # raises: nothing labelled
+            entries = [self.cache(key, image) for key, image, _ in painted]
+            training = TrainingSet(clf, [e.image_cl for e in entries],
+                                   [lab for _, _, lab in painted], checked=True)
+            entries = [entries[item.position] for item in training.items]
             featurized = [0]
 
             def rows(k, labelled, sample):
-                # the labelled rows from the cache (only new strokes are
-                # featurized); the split-placement sample once per image
+                # the split-placement sample once per image (its blocks
+                # stay in the feature store for prediction), then the
+                # labelled rows from the cache (only new strokes featurized)
                 entry = entries[k]
+                cached = None
+                if sample is not None:
+                    key = (training.seed, k, training.sample_size)
+                    cached = entry.sample.get(key)
+                    if cached is None:
+                        cached = entry.sample[key] = entry.rows_at(
+                            sample, n_threads=training.n_threads, compute=True)
+                        featurized[0] += sample.size
                 labelled_rows, n_new = entry.rows_for(labelled, training.spec,
                                                       training.n_threads)
                 featurized[0] += n_new
-                if sample is None:
-                    return labelled_rows, None
-                key = (training.seed, k, training.sample_size)
-                cached = entry.sample.get(key)
-                if cached is None:
-                    cached = entry.sample[key] = features_at(
-                        entry.norm, training.spec, sample, n_threads=training.n_threads)
-                    featurized[0] += sample.size
                 return labelled_rows, cached
 
             training.fit(rows=rows, cancelled=cancelled)
@@ -414,8 +679,9 @@ class LiveTrainer:
             if value not in clf.classes_:
                 skipped += 1
                 continue
-            rows, _ = self.cache(key, image).rows_for(index, clf.spec_, resolve_n_threads(
-                clf.n_jobs))
+            with self._lock:        # the cache's rows are shared with fit
+                rows, _ = self.cache(key, image).rows_for(index, clf.spec_, resolve_n_threads(
+                    clf.n_jobs))
             pred = clf.pipeline_.labels_of(clf.pipeline_.predict_proba_rows(rows))
             per_class.setdefault(value, []).append(float(np.mean(pred == value)))
         means = {v: float(np.mean(s)) for v, s in sorted(per_class.items())}
@@ -424,8 +690,14 @@ class LiveTrainer:
                 "skipped": skipped}
 
     # -- prediction --------------------------------------------------------
-    def predict_region(self, clf, key, image, where, *, n_threads=None):
+    def predict_region(self, clf, key, image, where, *, n_threads=None, keep=None,
+                       cancelled=None):
         """Labels and uncertainty of one region of an image, exact.
+
+        With a model of the trainer's settings (features, normalization),
+        the region's features come from the cached blocks (each computed
+        once per image) and only the forest runs; another model (e.g. a
+        model file's) goes through its pipeline with its own statistics.
 
         Parameters
         ----------
@@ -438,6 +710,11 @@ class LiveTrainer:
             The region.
         n_threads : int or None, optional
             Thread budget (default: the classifier's ``n_jobs``).
+        keep : tuple of slice, optional
+            A region (e.g. the one in view) whose feature blocks are not
+            evicted to make room for this region's; default ``where``.
+        cancelled : callable, optional
+            Checked before each block; raises :class:`Cancelled`.
 
         Returns
         -------
@@ -450,13 +727,33 @@ class LiveTrainer:
         pipe = clf.pipeline_
         if n_threads is None:
             n_threads = clf.n_jobs
-        proba = pipe.predict_region(entry.image_cl, where, entry.stats, probabilities=True,
-                                    n_threads=n_threads)
-        return pipe.labels_of(proba), uncertainty(proba)
+        if not entry.matches(pipe):
+            proba = pipe.predict_region(entry.image_cl, where,
+                                        self._statistics_for(entry, pipe),
+                                        probabilities=True, n_threads=n_threads)
+            return pipe.labels_of(proba), uncertainty(proba)
+        box = _box(where, entry.spatial)
+        kept = entry.blocks_of(_box(keep, entry.spatial) if keep is not None else box)
+        return entry.predict(pipe, box, n_threads=n_threads,
+                             keep=frozenset((entry.owner, b) for b in kept),
+                             cancelled=cancelled)
+
+    def _statistics_for(self, entry, pipe):
+        """Statistics of the image for a pipeline whose normalization may differ."""
+        if pipe.normalize == entry.prep.normalize:
+            return entry.stats
+        if pipe.normalize not in entry.other_stats:
+            entry.other_stats[pipe.normalize] = pipe.statistics(entry.image_cl)
+        return entry.other_stats[pipe.normalize]
 
     def predict(self, clf, key, image, *, visible=None, emit=None, cancelled=None,
                 n_threads=None, block=1024):
         """Predict a whole image region by region, the visible one first.
+
+        The blocks of the region in view keep their cached features while
+        the rest of the image is predicted (see :class:`LiveTrainer`), so
+        the next stroke finds them even when the budget cannot hold the
+        whole image's.
 
         Parameters
         ----------
@@ -464,16 +761,16 @@ class LiveTrainer:
             See :meth:`predict_region`.
         visible : tuple of slice or callable, optional
             The region in view, or a function returning it (read again
-            before each block, so a camera move re-orders the rest).
+            before each region, so a camera move re-orders the rest).
         emit : callable, optional
             ``emit(where, labels, uncertainty)`` after each region.
         cancelled : callable, optional
-            Checked before each region; raises :class:`Cancelled`.
+            Checked before each region and each block of it; raises
+            :class:`Cancelled` (what is cached stays exact).
         n_threads : int or None, optional
             Thread budget.
         block : int, optional
-            Side of the regions after the visible one (each region costs a
-            fixed set-up of the thread pools: few large ones are faster).
+            Side of the regions after the visible one.
 
         Returns
         -------
@@ -481,7 +778,7 @@ class LiveTrainer:
             Of the whole image.
         """
         entry = self.cache(key, image)
-        spatial = entry.image_cl.shape[:-1]
+        spatial = entry.spatial
         view = visible() if callable(visible) else visible
         pending = plan_regions(spatial, view, block=block)
         labels = np.empty(spatial, dtype=clf.classes_.dtype)
@@ -491,10 +788,13 @@ class LiveTrainer:
             if cancelled is not None and cancelled():
                 raise Cancelled("the update was cancelled by newer work.")
             if not first and callable(visible):
-                pending = _nearest_first(pending, visible())
+                view = visible()
+                pending = _nearest_first(pending, view)
             where = pending.pop(0)
             first = False
-            lab, u = self.predict_region(clf, key, image, where, n_threads=n_threads)
+            lab, u = self.predict_region(clf, key, image, where, n_threads=n_threads,
+                                         keep=view if view is not None else where,
+                                         cancelled=cancelled)
             labels[where], unc[where] = lab, u
             if emit is not None:
                 emit(where, lab, u)
