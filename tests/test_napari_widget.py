@@ -13,6 +13,7 @@ import os
 import threading
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -533,3 +534,159 @@ def test_apply_to_folder_button(make_napari_viewer, qtbot, small, tmp_path, monk
     # the folder of the images is refused as the output (it would mix inputs and outputs)
     with pytest.raises(InvalidParameterError):
         widget.apply_to_folder(tmp_path / "in", tmp_path / "in", wait=True)
+
+
+class _MouseEvent:
+    """A mouse event for napari's layer callbacks (like the viewer's: its fields can be swapped)."""
+
+    def __init__(self, **fields):
+        defaults = dict(button=1, modifiers=[], is_dragging=False, view_direction=None,
+                        dims_displayed=[0, 1], handled=False)
+        self.__wrapped__ = SimpleNamespace(**{**defaults, **fields})
+
+    def __getattr__(self, name):
+        return getattr(self.__wrapped__, name)
+
+
+def _click(layer, position, *, drag_to=None):
+    """Press and release the mouse on ``layer`` at data ``position`` (optionally dragging)."""
+    from napari.utils.interactions import (
+        mouse_move_callbacks,
+        mouse_press_callbacks,
+        mouse_release_callbacks,
+    )
+
+    pos = np.asarray(position, float)[::-1]
+    event = _MouseEvent(type="mouse_press", position=tuple(map(float, position)), pos=pos)
+    mouse_press_callbacks(layer, event)
+    if drag_to is not None:
+        end = np.asarray(drag_to, float)
+        mouse_move_callbacks(layer, _MouseEvent(type="mouse_move", is_dragging=True,
+                                                position=tuple(end), pos=end[::-1]))
+        pos = end[::-1]
+    mouse_release_callbacks(layer, _MouseEvent(type="mouse_release", position=tuple(position),
+                                               pos=pos))
+
+
+def test_count_measure_and_classify_objects(make_napari_viewer, qtbot, small):
+    import pandas as pd
+
+    from pixelforest.objects import measure
+    from pixelforest.objects.classifier import ObjectClassifier
+
+    image, _, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    model = widget.update(wait=True)
+    threads = []
+    predict_instances = model.predict_instances
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return predict_instances(*args, **kwargs)
+
+    model.predict_instances = recording
+    with qtbot.waitSignal(widget.objects_counted, timeout=WAIT_MS):
+        widget.count_objects()
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    labels = PixelClassifier().fit(image, scribbles).predict_instances(image)
+    assert np.array_equal(widget.objects_layer.data, labels)
+    table = measure(labels, image)
+    pd.testing.assert_frame_equal(widget.objects_table, table)
+    from pixelforest.napari._objects import ObjectsTable
+
+    dock = viewer.window.dock_widgets["Objects"]
+    assert isinstance(dock, ObjectsTable) and dock.model.rowCount() == len(table) >= 10
+    assert dock.cell(0, "area") == str(table["area"].iloc[0])
+    assert f"{len(table)} objects, mean area {table['area'].mean():.1f} px" in dock.summary.text()
+    # click the two largest objects as class 2, the two smallest as class 1
+    order = table.sort_values("area")["label"].tolist()
+    layer = widget.objects_layer
+    assert widget.selected_object_class == 1
+    for label in order[:2]:
+        _click(layer, _inside(labels, label))
+    assert widget.object_annotations == {order[0]: 1, order[1]: 1}
+    assert widget.object_model is None        # one class only: nothing to train yet
+    # a drag pans the view: no class given
+    _click(layer, _inside(labels, order[2]), drag_to=(0.0, 0.0))
+    assert order[2] not in widget.object_annotations
+    widget.selected_object_class = 2
+    _click(layer, _inside(labels, order[-1]))
+    with qtbot.waitSignal(widget.objects_classified, timeout=WAIT_MS):
+        _click(layer, _inside(labels, order[-2]))
+    annotations = {order[0]: 1, order[1]: 1, order[-1]: 2, order[-2]: 2}
+    assert widget.object_annotations == annotations
+    ref = ObjectClassifier().fit_table(table, annotations).predict_table(table)
+    assert widget.objects_table["class"].tolist() == ref.tolist()
+    lut = np.zeros(labels.max() + 1, np.uint8)
+    lut[table["label"].to_numpy()] = ref.to_numpy()
+    assert np.array_equal(widget.object_classes_layer.data, lut[labels])
+    assert {1, 2} <= set(ref.tolist())
+    # a third class, assigned from a script, waits for the classifier
+    value = widget.add_object_class("clump")
+    widget.assign_object_class(order[len(order) // 2], value, wait=True)
+    assert widget.object_model.classes_.tolist() == [1, 2, 3]
+    classes = [dock.cell(i, "class") for i in range(dock.model.rowCount())]
+    assert "clump" in classes and set(classes) <= {"class 1", "class 2", "clump"}
+    annotated = {int(dock.cell(i, "label")): dock.cell(i, "annotated")
+                 for i in range(dock.model.rowCount())}
+    assert annotated[order[-1]] == "class 2" and annotated[order[2]] == ""
+
+
+def _inside(labels, label):
+    """A pixel of object ``label`` (the one farthest from its border)."""
+    from scipy import ndimage as ndi
+
+    inside = ndi.distance_transform_edt(labels == label)
+    return tuple(float(v) for v in np.unravel_index(int(np.argmax(inside)), labels.shape))
+
+
+def test_export_prediction_as_ome_zarr_labels(make_napari_viewer, small, tmp_path):
+    import importlib.util
+
+    import zarr
+
+    from pixelforest.errors import UnsupportedFormatError
+    from pixelforest.io.ngff import read_ome_zarr_labels
+
+    image, _, scribbles = small
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei", scale=(0.5, 0.5))
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    widget.update(wait=True)
+    widget.rename_class(2, "nucleus")
+    out = tmp_path / "nuclei.ome.zarr"
+    widget.export_prediction(out)
+    labels, info = read_ome_zarr_labels(out)
+    assert np.array_equal(labels, widget.prediction_layer.data)
+    assert info["name"] == "prediction" and info["source"] is not None
+    assert info["class_names"] == {1: "background", 2: "nucleus"}
+    assert info["spacing"] == (0.5, 0.5)
+    # the NGFF keys, read with zarr alone
+    root = zarr.open_group(out, mode="r")
+    ome = root.attrs["ome"]
+    assert [a["name"] for a in ome["multiscales"][0]["axes"]] == ["y", "x"]
+    assert np.array_equal(root[ome["multiscales"][0]["datasets"][0]["path"]][...], image)
+    assert root["labels"].attrs["ome"]["labels"] == ["prediction"]
+    label = root["labels/prediction"].attrs["ome"]["image-label"]
+    colors = {c["label-value"]: c["rgba"] for c in label["colors"]}
+    assert colors[2][:3] == [255, 210, 31]          # the widget's foreground yellow
+    assert {p["label-value"]: p["class"] for p in label["properties"]} == {
+        1: "background", 2: "nucleus"}
+    if importlib.util.find_spec("napari_ome_zarr") is not None:
+        with warnings.catch_warnings():  # the reader's colour map has no default colour
+            warnings.filterwarnings("ignore", "color_dict did not provide a default",
+                                    UserWarning)
+            layers = viewer.open(out, plugin="napari-ome-zarr")
+        opened = [lay for lay in layers if lay.__class__.__name__ == "Labels"]
+        assert len(opened) == 1
+        data = opened[0].data
+        data = data[0] if opened[0].multiscale else data
+        assert np.array_equal(np.asarray(data), widget.prediction_layer.data)
+    with pytest.raises(UnsupportedFormatError):
+        widget.export_prediction(tmp_path / "prediction.png")

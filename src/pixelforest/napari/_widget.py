@@ -7,7 +7,10 @@ a generation number: a new stroke starts a new generation, and work of an
 older one stops at its next step (between the fit and the prediction,
 and between two regions) and its results are dropped.  The region in
 view is predicted first, then the rest of the image, nearest to the view
-first (re-read before every block, so a camera move re-orders it).
+first.  A camera move (pan, zoom, another slice) while a prediction runs
+makes its order stale: the pixels not yet predicted are planned again
+around the new view, with the same model (no retraining), and the
+regions already predicted are kept.
 
 The numbers are those of the library: :class:`~pixelforest.napari.live.LiveTrainer`
 fits what :class:`~pixelforest.classify.classifier.PixelClassifier` fits
@@ -15,6 +18,11 @@ from the same scribbles (featurizing only pixels labelled since the last
 stroke), and every region is predicted through ``clf.pipeline_`` with the
 whole image's normalization statistics, so the prediction layer equals
 ``PixelClassifier(...).fit(images, scribbles).predict(image)``.
+
+Besides the live loop: *Export prediction...* (OME-Zarr with NGFF labels
+metadata, or TIFF), *Apply to folder...* (the batch predictor on a
+thread, with a progress bar and *Cancel*; see ``_batch.py``) and the
+*Objects* section (count, measure and classify objects; ``_objects.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from pixelforest.errors import (
     InvalidParameterError,
     NotFittedError,
     PixelforestError,
+    UnsupportedFormatError,
 )
 from pixelforest.features.spec import PRESETS
 from pixelforest.napari.live import LiveTrainer, plan_regions
@@ -166,6 +175,13 @@ class PixelClassifierWidget(QWidget):
         Seconds from the request to the visible region (``"visible"``) and
         to the whole image (``"whole"``) of the last refresh, and the
         ``"fit"`` time.
+    batch_progress, batch_finished : Signal
+        Files done of the batch under way; its report when it ends.
+    last_batch_report : BatchReport or None
+        The report of the last *Apply to folder...*.
+    objects_counted, objects_classified : Signal
+        Emitted when *Count objects* has shown the objects, and when the
+        object classifier has classified them.
 
     Examples
     --------
@@ -187,6 +203,10 @@ class PixelClassifierWidget(QWidget):
     #: The :class:`~pixelforest.scale.batch.BatchReport` of a finished or
     #: cancelled batch (GUI thread).
     batch_finished = Signal(object)
+    #: Emitted (GUI thread) when *Count objects* has shown the objects and their table.
+    objects_counted = Signal()
+    #: Emitted (GUI thread) when the object classifier has classified every object.
+    objects_classified = Signal()
 
     #: Side of the regions predicted after the one in view (the engine's
     #: ``block``); a camera move takes effect at the next region.
@@ -320,6 +340,9 @@ class PixelClassifierWidget(QWidget):
                            ("Load model...", self._ask_load_model),
                            ("Export prediction...", self._ask_export)):
             button = QPushButton(text)
+            if slot == self._ask_export:
+                button.setToolTip("Save the prediction as OME-Zarr (labels with class names "
+                                  "and colours, next to the image) or TIFF")
             button.clicked.connect(slot)
             row.addWidget(button)
         layout.addLayout(row)
@@ -348,6 +371,14 @@ class PixelClassifierWidget(QWidget):
         self._batch_label = QLabel("")
         self._batch_label.setWordWrap(True)
         layout.addWidget(self._batch_label)
+
+        from pixelforest.napari._objects import ObjectsPanel
+
+        layout.addWidget(QLabel("<b>Objects</b>"))
+        self._objects = ObjectsPanel(self)
+        self._objects.counted.connect(self.objects_counted.emit)
+        self._objects.classified.connect(self.objects_classified.emit)
+        layout.addWidget(self._objects)
         layout.addStretch(1)
 
     def _fill_class_list(self):
@@ -1036,6 +1067,94 @@ class PixelClassifierWidget(QWidget):
         self.viewer.layers.selection.active = self.scribbles_layer
         return point
 
+    # -- objects ---------------------------------------------------------------------
+    def count_objects(self, wait=False):
+        """Split the prediction's foreground into objects, measure them, show layer and table.
+
+        Runs :meth:`model.predict_instances
+        <pixelforest.classify.classifier.PixelClassifier.predict_instances>`
+        on :attr:`image_layer` and :func:`pixelforest.objects.measure` on
+        the result, in the background unless ``wait``; then shows the
+        Labels layer ``objects`` (outlines; click an object to give it the
+        selected object class), the Labels layer ``object classes`` and an
+        *Objects* dock with one row per object, the count and the mean
+        size.  Counting again starts the object classes afresh.
+
+        Parameters
+        ----------
+        wait : bool, optional
+            True: compute in this thread and return the result.
+
+        Returns
+        -------
+        labels, table : ndarray of uint32 and pandas.DataFrame, or None
+            With ``wait=True``, the instance labels and their measurements.
+
+        Raises
+        ------
+        InvalidImageError, NotFittedError
+            No image, or no trained or loaded model.
+        """
+        return self._objects.count(wait=wait)
+
+    @property
+    def objects_layer(self):
+        """The Labels layer of the counted objects (None before *Count objects*)."""
+        return self._objects.objects_layer
+
+    @property
+    def object_classes_layer(self):
+        """The Labels layer of the object classes: predicted, or clicked before training."""
+        return self._objects.classes_layer
+
+    @property
+    def objects_table(self):
+        """The measurements of the objects (a DataFrame; a ``class`` column once classified)."""
+        return self._objects.table
+
+    @property
+    def object_class_names(self):
+        """Name of each object class (``{1: "class 1", 2: "class 2"}`` at first)."""
+        return self._objects.class_names
+
+    @property
+    def object_annotations(self):
+        """The objects given a class by hand: ``{object label: object class}``."""
+        return self._objects.annotations
+
+    @property
+    def object_model(self):
+        """The :class:`~pixelforest.objects.classifier.ObjectClassifier` trained on the clicks."""
+        return self._objects.object_model
+
+    @property
+    def selected_object_class(self):
+        """The object class a click on an object assigns."""
+        return self._objects.selected_class
+
+    @selected_object_class.setter
+    def selected_object_class(self, value):
+        self._objects.selected_class = value
+
+    def add_object_class(self, name=None):
+        """Add an object class (the next value) and select it; returns its value."""
+        return self._objects.add_class(name)
+
+    def rename_object_class(self, value, name):
+        """Rename object class ``value`` (in the list and the table)."""
+        self._objects.rename_class(value, name)
+
+    def assign_object_class(self, label, value=None, *, wait=False):
+        """Give object ``label`` the object class ``value`` (default: the selected one).
+
+        What a click on an object does.  Once the objects given a class
+        hold two classes, an
+        :class:`~pixelforest.objects.classifier.ObjectClassifier` is fitted
+        on their measurements (``fit_table``) and predicts every object's
+        class (in the background unless ``wait``).
+        """
+        self._objects.assign(label, value, wait=wait)
+
     # -- files -----------------------------------------------------------------
     def save_model(self, path):
         """Save :attr:`model` as a ``.skops`` file (see :func:`pixelforest.save_model`)."""
@@ -1059,13 +1178,67 @@ class PixelClassifierWidget(QWidget):
         return clf
 
     def export_prediction(self, path):
-        """Write the prediction layer to a TIFF file (atomically; see :func:`pixelforest.imwrite`)."""
-        from pixelforest.io.images import imwrite
+        """Write the prediction layer to ``path``, atomically; the format follows the extension.
+
+        * ``*.zarr`` (by convention ``*.ome.zarr``): OME-Zarr (NGFF 0.5) with
+          the image at the root and the prediction under
+          ``labels/prediction``, whose ``image-label`` metadata hold the
+          class names and the widget's class colours, so napari's OME-Zarr
+          reader and other NGFF tools open it as labels over the image
+          (:func:`pixelforest.io.ngff.write_ome_zarr_labels`); the image
+          layer's scale is stored as the pixel size (with its unit when the
+          layer has one).
+        * ``*.tif`` / ``*.tiff``: the label image (:func:`pixelforest.imwrite`).
+
+        Parameters
+        ----------
+        path : str or Path
+            The output file or store.
+
+        Raises
+        ------
+        NotFittedError
+            No prediction yet.
+        UnsupportedFormatError
+            Another extension.
+        """
+        from pathlib import Path
 
         if self.prediction_layer is None or not self.model_is_fitted():
             raise NotFittedError("no prediction yet; paint two classes first.")
-        imwrite(path, np.asarray(self.prediction_layer.data))
+        path = Path(path)
+        name = path.name.lower()
+        labels = np.asarray(self.prediction_layer.data)
+        if name.endswith(".zarr"):
+            self._export_ome_zarr(path, labels)
+        elif name.endswith((".tif", ".tiff")):
+            from pixelforest.io.images import imwrite
+
+            imwrite(path, labels)
+        else:
+            raise UnsupportedFormatError(
+                f"cannot export the prediction as {path.name!r}; name the file *.ome.zarr "
+                "(OME-Zarr with NGFF labels metadata) or *.tif.")
         self._set_status(f"prediction written to {path}")
+
+    def _export_ome_zarr(self, path, labels):
+        from pixelforest.io.ngff import write_ome_zarr_labels
+        from pixelforest.scale.outputs import output_metadata, resolve_foreground
+
+        layer = self.image_layer
+        classes = np.asarray(self.model.classes_)
+        names = {int(v): self.class_names.get(int(v), f"class {int(v)}") for v in classes}
+        metadata = output_metadata(classes, "labels", resolve_foreground(classes))
+        metadata["pixelforest"]["class_names"] = {str(v): n for v, n in names.items()}
+        ndim = labels.ndim
+        units = {str(u) for u in getattr(layer, "units", ())[-ndim:]}
+        unit = units.pop() if len(units) == 1 and "pixel" not in units else None
+        write_ome_zarr_labels(
+            path, labels, image=self._current.array, name="prediction",
+            channel_axis=-1 if layer.rgb else None, class_names=names,
+            colors={v: _class_color(v) for v in names},
+            spacing=tuple(float(v) for v in layer.scale[-ndim:]), unit=unit,
+            metadata=metadata)
 
     def _ask(self, dialog, caption, filt):
         path, _ = dialog(self, caption, "", filt)
@@ -1082,10 +1255,14 @@ class PixelClassifierWidget(QWidget):
             self._guard(self.load_model, path)
 
     def _ask_export(self):
-        path = self._ask(QFileDialog.getSaveFileName, "Export prediction", "TIFF (*.tif)")
-        if path:
-            self._guard(self.export_prediction,
-                        path if path.endswith((".tif", ".tiff")) else path + ".tif")
+        zarr_filter, tif_filter = "OME-Zarr with labels (*.ome.zarr)", "TIFF (*.tif *.tiff)"
+        path, chosen = QFileDialog.getSaveFileName(self, "Export prediction", "",
+                                                   f"{tif_filter};;{zarr_filter}")
+        if not path:
+            return
+        if not path.lower().endswith((".tif", ".tiff", ".zarr")):
+            path += ".ome.zarr" if chosen == zarr_filter else ".tif"
+        self._guard(self.export_prediction, path)
 
     def _guard(self, func, *args):
         try:
