@@ -23,9 +23,15 @@ follow, live"):
 * every live prediction is checked against the from-scratch model's,
   pixel for pixel.
 
-Each step's latency is the best of ``--repeats`` runs of the whole
-sequence (a fresh engine each time), after one warm-up fit and prediction
-(numba's compilation is not a stroke's cost).  APOC (clesperanto's
+The live engine keeps the feature stacks of the image's blocks (within
+its byte budget, ``--cache-mb``): the first pair computes them (with the
+split-placement sample, which reaches every block), later strokes run
+only the forest on them.  Each step's latency is the best of
+``--repeats`` runs of the whole sequence (a fresh engine each time),
+after one warm-up fit and prediction through the library and through the
+engine (numba's compilation is not a stroke's cost).  The process's CPU
+time per stroke is printed too: on a machine shared with other work the
+wall-clock latencies grow with the load, the CPU time much less.  APOC (clesperanto's
 OpenCL pixel classifier, the engine of its napari plugin) is timed on the
 same sequence if it imports and finds an OpenCL device; otherwise the
 script says why.  GUI costs (copying the scribbles, writing the layers,
@@ -83,28 +89,29 @@ def view_region(shape):
     return tuple(slice(a, a + VIEW) for a in lo)
 
 
-def run_live(image, seq, view):
+def run_live(image, seq, view, cache_bytes):
     from pixelforest.napari.live import LiveTrainer
 
-    trainer = LiveTrainer()
+    trainer = LiveTrainer(cache_bytes=cache_bytes)
     scribbles = np.zeros(image.shape, np.uint8)
     rows, results = [], []
     for step, (value, mask) in enumerate(seq):
         scribbles[mask] = value
         if step == 0:
             continue
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         first = []
         clf = trainer.fit([("mosaic", image, scribbles)])
         t_fit = time.perf_counter() - t0
         labels, _ = trainer.predict(clf, "mosaic", image, visible=view,
                                     emit=lambda *a, first=first: first or first.append(
-                                        time.perf_counter()))
+                                        (time.perf_counter(), time.process_time())))
         t_whole = time.perf_counter() - t0
-        rows.append({"fit": t_fit, "view": first[0] - t0, "whole": t_whole,
+        rows.append({"fit": t_fit, "view": first[0][0] - t0, "whole": t_whole,
+                     "cpu_view": first[0][1] - c0, "cpu_whole": time.process_time() - c0,
                      "featurized": trainer.last_fit["featurized"]})
         results.append(labels)
-    return rows, results
+    return rows, results, trainer.cache_info()
 
 
 def run_scratch(image, seq, view):
@@ -116,7 +123,7 @@ def run_scratch(image, seq, view):
         scribbles[mask] = value
         if step == 0:
             continue
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         clf = PixelClassifier().fit(image, scribbles)
         t_fit = time.perf_counter() - t0
         pipe = clf.pipeline_
@@ -125,7 +132,8 @@ def run_scratch(image, seq, view):
         t_view = time.perf_counter() - t0
         labels = clf.predict(image)
         t_whole = time.perf_counter() - t0
-        rows.append({"fit": t_fit, "view": t_view, "whole": t_whole})
+        rows.append({"fit": t_fit, "view": t_view, "whole": t_whole,
+                     "cpu_whole": time.process_time() - c0})
         results.append(labels)
     return rows, results
 
@@ -183,6 +191,9 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--strokes", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--cache-mb", type=float, default=None,
+                        help="byte budget of the live engine's feature blocks, in MiB "
+                             "(default: LiveTrainer's); 0 caches none")
     parser.add_argument("--apoc-python", default=os.environ.get("APOC_PYTHON", sys.executable),
                         help="Python of an environment with apoc and an OpenCL device")
     parser.add_argument("--json", help="also write the numbers to this file")
@@ -190,17 +201,26 @@ def main(argv=None):
 
     from pixelforest import PixelClassifier
     from pixelforest._shared.threads import resolve_n_threads
+    from pixelforest.napari.live import DEFAULT_CACHE_BYTES, LiveTrainer
 
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    cache_bytes = (DEFAULT_CACHE_BYTES if args.cache_mb is None
+                   else int(args.cache_mb * 2**20))
     image, _, scribbles, name = make_mosaic(args.size)
     seq = stroke_sequence(scribbles, args.strokes)
     view = view_region(image.shape)
-    # warm-up: compile numba kernels on a small crop (not a stroke's cost)
+    # warm-up: compile numba kernels on a small crop (not a stroke's cost),
+    # through the library and through the live engine's block pool
     warm = np.zeros((256, 256), np.uint8)
     warm[:3], warm[128:131, 100:140] = 1, 2
     PixelClassifier().fit(image[:256, :256], warm).predict(image[:256, :256])
+    warm_trainer = LiveTrainer()
+    warm_clf = warm_trainer.fit([("warm", image[:1024, :1024], np.pad(warm, (0, 768)))])
+    warm_trainer.predict(warm_clf, "warm", image[:1024, :1024])
+    del warm_trainer, warm_clf
     live = scratch = None
     for _ in range(args.repeats):
-        lrows, lres = run_live(image, seq, view)
+        lrows, lres, cache_info = run_live(image, seq, view, cache_bytes)
         srows, sres = run_scratch(image, seq, view)
         for a, b in zip(lres, sres):
             if not np.array_equal(a, b):
@@ -222,16 +242,22 @@ def main(argv=None):
 
     print(f"# bench_live: {args.size}x{args.size} mosaic of DSB2018 {name}, view {VIEW}x{VIEW}, "
           f"{args.strokes} strokes after the first pair, {resolve_n_threads(None)} threads, "
-          f"best of {args.repeats}")
+          f"best of {args.repeats}; load average {load_start:.1f} at the start, "
+          f"{load:.1f} at the end")
+    print(f"# live feature-block store: budget {cache_bytes / 2**20:.0f} MiB, holding "
+          f"{cache_info['bytes'] / 2**20:.0f} MiB ({cache_info['blocks']} blocks) after the "
+          f"sequence, {cache_info['computed']} blocks featurized in all")
     print()
     print("| step | labelled px | live fit (s) | live view (s) | live whole (s) | "
-          "scratch view (s) | scratch whole (s) | pixels featurized |")
-    print("|---|---|---|---|---|---|---|---|")
+          "live CPU view / whole (s) | scratch view (s) | scratch whole (s) | "
+          "pixels featurized |")
+    print("|---|---|---|---|---|---|---|---|---|")
     labelled = np.cumsum([int(m.sum()) for _, m in seq])[1:]
     for i, (lr, sr) in enumerate(zip(live, scratch)):
         step = "first pair" if i == 0 else f"stroke {i}"
         print(f"| {step} | {labelled[i]} | {lr['fit']:.3f} | {lr['view']:.3f} | "
-              f"{lr['whole']:.3f} | {sr['view']:.3f} | {sr['whole']:.3f} | {lr['featurized']} |")
+              f"{lr['whole']:.3f} | {lr['cpu_view']:.3f} / {lr['cpu_whole']:.3f} | "
+              f"{sr['view']:.3f} | {sr['whole']:.3f} | {lr['featurized']} |")
     later_live, later_scratch = live[1:], scratch[1:]
     mv, xv = summary(later_live, "view")
     mw, xw = summary(later_live, "whole")
@@ -249,7 +275,13 @@ def main(argv=None):
         print(f"| (b) APOC train + predict ({apoc['device']}) | {am:.3f} | {ax:.3f} |")
     print(f"| first pair of a fresh image (view / whole) | {live[0]['view']:.3f} | "
           f"{live[0]['whole']:.3f} |")
+    cv, _ = summary(later_live, "cpu_view")
+    cw, _ = summary(later_live, "cpu_whole")
+    cs, _ = summary(later_scratch, "cpu_whole")
     print()
+    print(f"CPU time of the process per stroke (both threads; what a loaded machine does not "
+          f"change much): live view {cv:.3f} s, live whole {cw:.3f} s, scratch whole "
+          f"{cs:.3f} s (medians)")
     if why:
         print(why)
     print(f"machine check: PixelClassifier().predict of this mosaic took {t_predict:.2f} s in "

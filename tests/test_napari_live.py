@@ -215,3 +215,191 @@ def test_stroke_scores_leave_one_stroke_out(nuclei):
     lone = np.zeros_like(scribbles)
     lone[2:4, 5:100], lone[50, 50] = 1, 2
     assert trainer.stroke_scores([("a", image, lone)])["skipped"] == 2
+
+
+# -- the feature-block store -------------------------------------------------
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """A grid of 32 x 32 blocks, so that the test images span many blocks."""
+    from pixelforest.napari import live
+
+    monkeypatch.setitem(live._CACHE_BLOCK, 2, (32, 32))
+    monkeypatch.setitem(live._CACHE_BLOCK, 3, (4, 16, 16))
+
+
+def _block_bytes(image, spec, side=32):
+    return side * side * spec.n_features(1, image.ndim) * 4
+
+
+def _image_bytes(image, spec):
+    return image.size * spec.n_features(1, image.ndim) * 4
+
+
+def test_cached_blocks_predict_exactly_and_are_reused(nuclei, small_blocks):
+    image, labels, scribbles = nuclei
+    trainer = LiveTrainer(PixelClassifier(SPEC))
+    current = scribbles.copy()
+    clf = trainer.fit([("a", image, current)])
+    # the split-placement sample reaches every block: all featurized once
+    n_blocks = 3 * 4
+    assert trainer.cache_info()["blocks"] == n_blocks
+    assert trainer.cache_info()["computed"] == n_blocks
+    visible = (slice(17, 70), slice(5, 101))          # across block borders
+    labels_, unc = trainer.predict(clf, "a", image, visible=visible, block=40)
+    assert np.array_equal(labels_, clf.predict(image))
+    assert np.array_equal(unc, uncertainty(clf.predict_proba(image)))
+    lab, u = trainer.predict_region(clf, "a", image, (slice(31, 33), slice(0, 120)))
+    assert np.array_equal(lab, clf.predict(image)[31:33])
+    # a new stroke: only the forest runs, on stored features
+    current[90:93, 10:60] = 1
+    clf = trainer.fit([("a", image, current)])
+    labels_, _ = trainer.predict(clf, "a", image, visible=visible)
+    assert trainer.cache_info()["computed"] == n_blocks
+    assert np.array_equal(labels_, PixelClassifier(SPEC).fit(image, current).predict(image))
+
+
+def test_rows_from_blocks_equal_features_at(small_blocks):
+    rng = np.random.default_rng(1)
+    image = rng.random((100, 90)).astype(np.float32)
+    trainer = LiveTrainer(PixelClassifier(SPEC, normalize=None))
+    entry = trainer.cache("r", image)
+    norm = image[..., None]
+    index = np.sort(rng.choice(image.size, 300, replace=False))
+    for compute in (False, True, False):     # nothing stored, then all, then from the store
+        rows = entry.rows_at(index, n_threads=2, compute=compute)
+        assert np.array_equal(rows, features_at(norm, SPEC, index, n_threads=1))
+    trainer.forget("r")
+    entry = trainer.cache("r", image)
+    entry.block_features((1, 1), n_threads=1)    # one block stored, the others not
+    rows = entry.rows_at(index, n_threads=2, compute=False)
+    assert np.array_equal(rows, features_at(norm, SPEC, index, n_threads=1))
+
+
+def test_budget_respected_and_view_kept(nuclei, small_blocks):
+    image, _, scribbles = nuclei
+    budget = 4 * _block_bytes(image, SPEC)
+    trainer = LiveTrainer(PixelClassifier(SPEC), cache_bytes=budget)
+    current = scribbles.copy()
+    clf = trainer.fit([("a", image, current)])
+    info = trainer.cache_info()
+    assert info["budget"] == budget and info["bytes"] <= budget and info["blocks"] >= 4
+    visible = (slice(0, 64), slice(0, 64))            # 2 x 2 blocks: they fit
+    ref = clf.predict(image)
+    labels_, _ = trainer.predict(clf, "a", image, visible=visible)
+    assert np.array_equal(labels_, ref)
+    assert trainer.cache_info()["bytes"] <= budget
+    # the rest of the image evicted other blocks, never the view's
+    before = trainer.cache_info()["computed"]
+    lab, _ = trainer.predict_region(clf, "a", image, visible)
+    assert trainer.cache_info()["computed"] == before
+    assert np.array_equal(lab, ref[:64, :64])
+    # a view larger than the budget: computed, exact, the budget still holds
+    current[60:62, 5:50] = 1
+    clf = trainer.fit([("a", image, current)])
+    labels_, _ = trainer.predict(clf, "a", image, visible=(slice(0, 96), slice(0, 120)))
+    assert trainer.cache_info()["bytes"] <= budget
+    assert np.array_equal(labels_, PixelClassifier(SPEC).fit(image, current).predict(image))
+
+
+def test_no_budget_caches_nothing_and_stays_exact(nuclei, small_blocks):
+    image, _, scribbles = nuclei
+    trainer = LiveTrainer(PixelClassifier(SPEC), cache_bytes=0)
+    clf = trainer.fit([("a", image, scribbles)])
+    labels_, _ = trainer.predict(clf, "a", image, visible=(slice(10, 50), slice(0, 60)))
+    assert trainer.cache_info()["blocks"] == 0 and trainer.cache_info()["bytes"] == 0
+    assert np.array_equal(labels_, PixelClassifier(SPEC).fit(image, scribbles).predict(image))
+
+
+def test_store_dropped_on_feature_change_new_image_and_forget(nuclei, small_blocks):
+    image, _, scribbles = nuclei
+    trainer = LiveTrainer(PixelClassifier(SPEC))
+    clf = trainer.fit([("a", image, scribbles)])
+    trainer.predict(clf, "a", image)
+    held = trainer.cache_info()["bytes"]
+    assert held == _image_bytes(image, SPEC)
+    # another feature spec: the blocks of the old one are dropped
+    trainer.classifier = PixelClassifier("small")
+    clf = trainer.fit([("a", image, scribbles)])
+    small = FeatureSpec.resolve("small")
+    assert trainer.cache_info()["bytes"] == _image_bytes(image, small)
+    labels_, _ = trainer.predict(clf, "a", image)
+    assert np.array_equal(labels_, PixelClassifier("small").fit(image, scribbles).predict(image))
+    # a new array under the same key: its own blocks only
+    other = np.ascontiguousarray(image[:, ::-1])
+    clf = trainer.fit([("a", other, scribbles)])
+    assert trainer.cache_info()["bytes"] == _image_bytes(image, small)
+    labels_, _ = trainer.predict(clf, "a", other)
+    assert np.array_equal(labels_, PixelClassifier("small").fit(other, scribbles).predict(other))
+    trainer.forget("a")
+    assert trainer.cache_info() == dict(trainer.cache_info(), bytes=0, blocks=0, images=0)
+
+
+def test_erasing_keeps_the_blocks_and_stays_exact(nuclei, small_blocks):
+    image, _, scribbles = nuclei
+    trainer = LiveTrainer(PixelClassifier(SPEC))
+    current = scribbles.copy()
+    current[60:62, 5:50] = 1
+    clf = trainer.fit([("a", image, current)])
+    trainer.predict(clf, "a", image)
+    computed = trainer.cache_info()["computed"]
+    current[60:62, 5:30] = 0                         # erase part of a stroke
+    clf = trainer.fit([("a", image, current)])
+    labels_, unc = trainer.predict(clf, "a", image, visible=(slice(40, 80), slice(0, 64)))
+    assert trainer.cache_info()["computed"] == computed
+    ref = PixelClassifier(SPEC).fit(image, current)
+    assert np.array_equal(labels_, ref.predict(image))
+    assert np.array_equal(unc, uncertainty(ref.predict_proba(image)))
+
+
+def test_cancelled_prediction_leaves_the_store_exact(nuclei, small_blocks):
+    image, _, scribbles = nuclei
+    budget = 5 * _block_bytes(image, SPEC)
+    trainer = LiveTrainer(PixelClassifier(SPEC), cache_bytes=budget)
+    current = scribbles.copy()
+    clf = trainer.fit([("a", image, current)])
+    for stop_after in (0, 1, 3, 7):
+        calls = iter(range(100))
+        with pytest.raises(Cancelled):    # cancelled between regions or blocks
+            trainer.predict(clf, "a", image, visible=(slice(20, 60), slice(30, 90)), block=32,
+                            cancelled=lambda: next(calls) >= stop_after)
+        current[80 + stop_after:82 + stop_after, 5:60] = 1      # the stroke that cancelled it
+        clf = trainer.fit([("a", image, current)])
+    labels_, unc = trainer.predict(clf, "a", image, visible=(slice(20, 60), slice(30, 90)))
+    ref = PixelClassifier(SPEC).fit(image, current)
+    assert np.array_equal(labels_, ref.predict(image))
+    assert np.array_equal(unc, uncertainty(ref.predict_proba(image)))
+    assert trainer.cache_info()["bytes"] <= budget
+
+
+def test_a_model_of_other_settings_is_predicted_through_its_pipeline(nuclei, small_blocks):
+    image, _, scribbles = nuclei
+    trainer = LiveTrainer(PixelClassifier(SPEC))
+    trainer.fit([("a", image, scribbles)])
+    for other in (PixelClassifier("small"), PixelClassifier(SPEC, normalize="percentile")):
+        clf = other.fit(image, scribbles)          # e.g. a model file's
+        labels_, unc = trainer.predict(clf, "a", image, visible=(slice(0, 40), slice(0, 40)))
+        assert np.array_equal(labels_, clf.predict(image))
+        assert np.array_equal(unc, uncertainty(clf.predict_proba(image)))
+
+
+def test_3d_blocks_exact(small_blocks):
+    image, labels = synthetic_nuclei((16, 40, 36), 5, 0)
+    s = np.zeros(labels.shape, np.uint8)
+    s[6, 1:3, 2:30] = 1
+    s[6][labels[6] > 0] = 2
+    trainer = LiveTrainer(PixelClassifier(SPEC))
+    clf = trainer.fit([("v", image, s)])
+    labels_, _ = trainer.predict(clf, "v", image,
+                                 visible=(slice(6, 7), slice(5, 30), slice(0, 36)))
+    assert np.array_equal(labels_, PixelClassifier(SPEC).fit(image, s).predict(image))
+
+
+def test_training_set_of_checked_images_fits_the_same_model(nuclei):
+    from pixelforest.classify.classifier import TrainingSet
+
+    image, _, scribbles = nuclei
+    ref = PixelClassifier(SPEC).fit(image, scribbles)
+    image_cl = ref.pipeline_.check_image(image)
+    clf = TrainingSet(PixelClassifier(SPEC), [image_cl], [scribbles], checked=True).fit()
+    _same_model(clf, ref, image)
