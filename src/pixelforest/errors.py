@@ -32,6 +32,8 @@ __all__ = [
     "SuspiciousPredictionWarning",
     "LargeObjectsWarning",
     "Cancelled",
+    "MissingDependencyError",
+    "MultipleScenesWarning",
 ]
 
 
@@ -167,3 +169,11 @@ class LargeObjectsWarning(UserWarning):
 
 class Cancelled(PixelforestError, RuntimeError):
     """Work was stopped on request (a ``cancelled()`` callback said so); nothing was changed."""
+
+
+class MissingDependencyError(PixelforestError, ImportError):
+    """An optional package is needed and not installed (the message names the pip command)."""
+
+
+class MultipleScenesWarning(UserWarning):
+    """A microscope file holds several scenes (series, positions); the first one was read."""

@@ -19,7 +19,17 @@ extension           read                      write
 ``.png``            imageio (Pillow)          uint8 2-D/RGB/RGBA, uint16 2-D
 ``.jpg``, ``.jpeg`` imageio (Pillow)          uint8 2-D or RGB (lossy)
 ``.zarr``           zarr v2/v3, OME-Zarr      zarr v3, chunked
+``.czi``, ``.nd2``  bioio (``formats``        not written
+``.lif``            extra), see below
+``.ome.tif(f)``     bioio-ome-tiff (extra),   tifffile, as ``.tif``
+                    else tifffile as stored
 ==================  ========================  ===============================
+
+Microscope files (:mod:`pixelforest.io.formats`) come back as ``(Z,) Y, X``
+with the channels last when there are several, and :func:`read_metadata`
+gives their physical pixel size as ``"spacing"``.  Without
+``pip install "pixelforest[formats]"``, reading ``.czi``, ``.nd2`` or
+``.lif`` raises :class:`~pixelforest.errors.MissingDependencyError`.
 
 Intensities are never rescaled: a uint16 image comes back as uint16 with the
 same values.
@@ -57,8 +67,9 @@ __all__ = ["imread", "imread_lazy", "imwrite", "read_metadata", "METADATA_KEY",
 #: Zarr attributes and in a PNG text chunk.
 METADATA_KEY = "pixelforest"
 
-#: Extensions :func:`imread` and :func:`imread_lazy` understand.
-READ_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
+#: Extensions :func:`imread` and :func:`imread_lazy` understand (``.czi``,
+#: ``.nd2``, ``.lif`` with the ``formats`` extra, see :mod:`pixelforest.io.formats`).
+READ_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr", ".czi", ".nd2", ".lif")
 #: Extensions :func:`imwrite` understands.
 WRITE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
 
@@ -104,6 +115,15 @@ def _existing(path):
 
 
 def _read_format(path):
+    from pixelforest.io import formats
+
+    ext = formats.bioio_extension(path)
+    if ext is not None and (not ext.startswith(".ome.") or formats.bioio_available(path)):
+        if path.is_dir():
+            raise UnsupportedFormatError(
+                f"{path} is a folder, not a {ext} file; pass one image file."
+            )
+        return "bioio"  # without the extra, an OME-TIFF is read as any TIFF
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None and path.is_dir() and any((path / m).exists() for m in _ZARR_METADATA):
         fmt = "zarr"  # a Zarr array or group inside a store, e.g. store.zarr/raw
@@ -391,6 +411,9 @@ def imread(path, *, as_gray=False, level=0):
         A ``.tif``/``.tiff``, ``.png``, ``.jpg``/``.jpeg`` file or a ``.zarr``
         store (a Zarr v2/v3 array, a group holding one array, or an OME-Zarr
         image).  A folder inside a store (``store.zarr/raw``) also works.
+        With the ``formats`` extra also ``.czi``, ``.nd2``, ``.lif`` and
+        ``.ome.tif``/``.ome.tiff`` (the first scene; see
+        :func:`pixelforest.io.formats.read_bioio` for others).
     as_gray : bool, optional
         Return a single-channel image for an RGB image whose three channels
         are identical (a grey image saved as RGB), by keeping one of them.
@@ -408,7 +431,9 @@ def imread(path, *, as_gray=False, level=0):
         TIFF and Zarr data exactly as stored (shape and dtype, stacks and
         channels included).  PNG/JPEG: ``(H, W)`` grey or ``(H, W, 3)`` RGB;
         an alpha channel is dropped, a palette is applied (RGB), and 1-bit
-        images come back as uint8 0/1.  Values are never rescaled.
+        images come back as uint8 0/1.  Microscope files read by bioio:
+        ``(Z,) Y, X`` then the channels last when there are several (pass
+        ``channel_axis=-1``).  Values are never rescaled.
 
     Raises
     ------
@@ -416,6 +441,8 @@ def imread(path, *, as_gray=False, level=0):
         ``path`` does not exist.
     UnsupportedFormatError
         The extension is not one of :data:`READ_EXTENSIONS`.
+    MissingDependencyError
+        A ``.czi``, ``.nd2`` or ``.lif`` file without the ``formats`` extra.
     CorruptFileError
         The file is truncated, corrupt (for Zarr: the chunk is named) or not
         what its extension says.
@@ -442,9 +469,13 @@ def imread(path, *, as_gray=False, level=0):
     path = _existing(path)
     fmt = _read_format(path)
     level = _check_level(level)
-    if fmt != "zarr":
+    if fmt not in ("zarr", "bioio"):
         _check_signature(path, fmt)
-    if fmt == "tiff":
+    if fmt == "bioio":
+        from pixelforest.io.formats import read_bioio
+
+        arr, _ = read_bioio(path, level=level)
+    elif fmt == "tiff":
         arr = _read_tiff(path, level)
     elif fmt == "zarr":
         node = _zarr_node(path, level)
@@ -556,7 +587,8 @@ def imread_lazy(path, *, level=0, chunks=None):
         or a ``.tif``/``.tiff`` file (strips or tiles are read on demand
         through tifffile's Zarr interface; nothing is loaded up front).
         PNG/JPEG cannot be read partially: the whole file is read, once, when
-        the first block is computed.
+        the first block is computed.  Microscope files (``formats`` extra)
+        are read lazily by bioio, in :func:`imread`'s layout.
     level : int, optional
         Pyramid level (OME-Zarr multiscales or pyramidal TIFF); 0 is full
         resolution.
@@ -597,6 +629,10 @@ def imread_lazy(path, *, level=0, chunks=None):
     path = _existing(path)
     fmt = _read_format(path)
     level = _check_level(level)
+    if fmt == "bioio":
+        from pixelforest.io.formats import read_bioio
+
+        return read_bioio(path, level=level, lazy=True, chunks=chunks)[0]
     if fmt == "zarr":
         node = _zarr_node(path, level)
         _warn_missing_chunks(path, node)
@@ -724,6 +760,21 @@ def _zarr_metadata(path):
     return None
 
 
+def _bioio_metadata(path):
+    """What a microscope file says about its pixels, and pixelforest's metadata if any."""
+    from pixelforest.io.formats import read_bioio
+
+    _, info = read_bioio(path, lazy=True)
+    meta = {}
+    if path.suffix.lower() in (".tif", ".tiff"):  # an OME-TIFF written by pixelforest
+        meta.update(_tiff_metadata(path) or {})
+    meta.update({key: info[key] for key in ("spacing", "unit", "axes", "channel_axis",
+                                            "channel_names", "scene", "scenes")})
+    if meta["spacing"] is not None:
+        meta["spacing"] = list(meta["spacing"])
+    return meta
+
+
 def read_metadata(path):
     """Return the ``"pixelforest"`` metadata of an image file, or None.
 
@@ -739,13 +790,20 @@ def read_metadata(path):
         ``metadata={"pixelforest": {...}}``), a PNG (its ``pixelforest``
         text chunk) or a Zarr store (the array's attribute ``"pixelforest"``,
         or that of a group holding it, as in OME-Zarr; Zarr v2 and v3).
+        With the ``formats`` extra, a microscope file (``.czi``, ``.nd2``,
+        ``.lif``, ``.ome.tif``).
 
     Returns
     -------
     metadata : dict or None
         For example ``{"kind": "labels", "classes": [1, 2], "class_names":
         {"1": "background", "2": "foreground"}, "foreground": 2}``; None when
-        the file has none (JPEG never has: it cannot hold it).
+        the file has none (JPEG never has: it cannot hold it).  For a
+        microscope file, what it records about the pixels :func:`imread`
+        returns: ``"spacing"`` (physical pixel size per spatial axis, z y x,
+        or None), ``"unit"``, ``"axes"`` (e.g. ``"zyxc"``),
+        ``"channel_axis"`` (-1 or None), ``"channel_names"``, ``"scene"`` and
+        ``"scenes"``.
 
     Raises
     ------
@@ -768,6 +826,8 @@ def read_metadata(path):
     fmt = _read_format(path)
     if fmt == "zarr":
         return _zarr_metadata(path)
+    if fmt == "bioio":
+        return _bioio_metadata(path)
     _check_signature(path, fmt)
     if fmt == "tiff":
         return _tiff_metadata(path)

@@ -1,0 +1,283 @@
+"""Microscope files through bioio (pixelforest.io.formats and imread/read_metadata).
+
+Every file is generated here: OME-TIFF by tifffile (with PhysicalSizeX/Y/Z),
+CZI by pylibCZIrw (the writer bioio-czi's reader library ships), LIF by a
+minimal writer of Leica's container (the layout liffile documents and reads).
+No reader package ships a sample ND2 file and no library writes one, so
+ND2 is covered by the checks shared by every extension (missing extra,
+dispatch), not by a read.  Tests of a reader skip with one line when the
+``formats`` extra is not installed.
+"""
+
+import struct
+import subprocess
+import sys
+import uuid
+import warnings
+
+import numpy as np
+import pytest
+import tifffile
+
+from pixelforest.cli.main import main
+from pixelforest.errors import (
+    CorruptFileError,
+    InvalidParameterError,
+    MissingDependencyError,
+    MultipleScenesWarning,
+    UnsupportedFormatError,
+)
+from pixelforest.io import formats, imread, imread_lazy, read_metadata
+
+EXTRA = 'pip install "pixelforest[formats]"'
+
+
+def _needs(module):
+    return pytest.importorskip(module, reason=f"the formats extra is not installed ({EXTRA})")
+
+
+def _stack(shape=(3, 2, 24, 32), dtype=np.uint16):
+    """Z, C, Y, X with values across the dtype's range (to see that nothing is rescaled)."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(3)
+    data = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+    data.flat[0], data.flat[1] = info.min, info.max
+    return data
+
+
+def _ome_tiff(path, data, axes, **sizes):
+    tifffile.imwrite(path, data, ome=True, metadata={"axes": axes, **sizes})
+    return path
+
+
+# ------------------------------------------------------------------ OME-TIFF
+
+def test_ome_tiff_zcyx_channels_last_with_spacing(tmp_path):
+    _needs("bioio_ome_tiff")
+    data = _stack()
+    path = _ome_tiff(tmp_path / "cells.ome.tif", data, "ZCYX", PhysicalSizeZ=1.5,
+                     PhysicalSizeY=0.25, PhysicalSizeX=0.2,
+                     Channel={"Name": ["DAPI", "GFP"]})
+    image = imread(path)
+    assert image.dtype == np.uint16 and image.shape == (3, 24, 32, 2)
+    np.testing.assert_array_equal(image, np.moveaxis(data, 1, -1))  # values as stored
+    meta = read_metadata(path)
+    assert meta["spacing"] == [1.5, 0.25, 0.2]
+    assert meta["axes"] == "zyxc" and meta["channel_axis"] == -1
+    assert meta["channel_names"] == ["DAPI", "GFP"]
+    lazy = imread_lazy(path)
+    assert lazy.shape == image.shape
+    np.testing.assert_array_equal(lazy.compute(), image)
+
+
+def test_ome_tiff_2d_grey_and_rgb(tmp_path):
+    _needs("bioio_ome_tiff")
+    grey = _stack((24, 32), np.uint8)
+    path = _ome_tiff(tmp_path / "g.ome.tiff", grey, "YX", PhysicalSizeY=0.5, PhysicalSizeX=0.5)
+    np.testing.assert_array_equal(imread(path), grey)
+    meta = read_metadata(path)
+    assert meta["spacing"] == [0.5, 0.5] and meta["axes"] == "yx"
+    assert meta["channel_axis"] is None
+
+    rgb = _stack((24, 32, 3), np.uint8)
+    path = tmp_path / "rgb.ome.tif"
+    tifffile.imwrite(path, rgb, ome=True, photometric="rgb")
+    image = imread(path)
+    np.testing.assert_array_equal(image, rgb)
+    assert read_metadata(path)["channel_axis"] == -1
+    assert read_metadata(path)["spacing"] is None or len(read_metadata(path)["spacing"]) == 2
+
+
+def test_time_series_one_time_point_at_a_time(tmp_path):
+    _needs("bioio_ome_tiff")
+    data = _stack((4, 24, 32))
+    path = _ome_tiff(tmp_path / "t.ome.tif", data, "TYX")
+    with pytest.raises(UnsupportedFormatError, match="4 time points.*timepoint="):
+        imread(path)
+    image, info = formats.read_bioio(path, timepoint=2)
+    np.testing.assert_array_equal(image, data[2])
+    assert info["axes"] == "yx"
+    with pytest.raises(InvalidParameterError, match="timepoint"):
+        formats.read_bioio(path, timepoint=4)
+
+
+def test_several_scenes_warn_and_can_be_chosen(tmp_path):
+    _needs("bioio_ome_tiff")
+    first, second = _stack((24, 32)), _stack((10, 12))[::-1]
+    path = tmp_path / "scenes.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        tif.write(first, metadata={"axes": "YX"})
+        tif.write(second, metadata={"axes": "YX"})
+    with warnings.catch_warnings(record=True) as caught:  # (not pytest.warns: it would
+        warnings.simplefilter("always")                   # re-raise bioio's deprecations)
+        image = imread(path)
+    scenes = [w for w in caught if issubclass(w.category, MultipleScenesWarning)]
+    assert len(scenes) == 1 and "2 scenes" in str(scenes[0].message)
+    np.testing.assert_array_equal(image, first)
+    image, info = formats.read_bioio(path, scene=1)
+    np.testing.assert_array_equal(image, second)
+    assert info["scene"] == info["scenes"][1]
+    with pytest.raises(InvalidParameterError, match="2 scenes"):
+        formats.read_bioio(path, scene=2)
+
+
+def test_ome_tiff_without_the_extra_is_read_as_a_tiff(tmp_path, monkeypatch):
+    data = _stack()
+    path = _ome_tiff(tmp_path / "cells.ome.tif", data, "ZCYX")
+    monkeypatch.setitem(sys.modules, "bioio_ome_tiff", None)  # not installed
+    np.testing.assert_array_equal(imread(path), data)  # tifffile: as stored
+    assert read_metadata(path) is None
+
+
+# ------------------------------------------------------------------ CZI
+
+def _czi(path, data, spacing):
+    """A CZI written by pylibCZIrw: data Z, C, Y, X; spacing (z, y, x) in micrometres."""
+    pyczi = pytest.importorskip("pylibCZIrw.czi", reason=f"pylibCZIrw not installed ({EXTRA})")
+    with pyczi.create_czi(str(path), exist_ok=True) as czi:
+        for c in range(data.shape[1]):
+            for z in range(data.shape[0]):
+                czi.write(data=data[z, c], plane={"C": c, "Z": z, "T": 0})
+        czi.write_metadata(document_name="test", channel_names={0: "DAPI", 1: "GFP"},
+                           scale_x=spacing[2] * 1e-6, scale_y=spacing[1] * 1e-6,
+                           scale_z=spacing[0] * 1e-6)
+    return path
+
+
+def test_czi(tmp_path):
+    _needs("bioio_czi")
+    data = _stack()
+    path = _czi(tmp_path / "scan.czi", data, (1.5, 0.25, 0.25))
+    image = imread(path)
+    assert image.dtype == np.uint16
+    np.testing.assert_array_equal(image, np.moveaxis(data, 1, -1))
+    meta = read_metadata(path)
+    assert meta["spacing"] == pytest.approx([1.5, 0.25, 0.25])
+    assert meta["channel_names"] == ["DAPI", "GFP"]
+    np.testing.assert_array_equal(imread_lazy(path).compute(), image)
+
+
+def test_corrupt_czi(tmp_path):
+    _needs("bioio_czi")
+    path = tmp_path / "broken.czi"
+    path.write_bytes(b"ZISRAWFILE" + bytes(200))
+    with pytest.raises(CorruptFileError, match="broken.czi"):
+        imread(path)
+
+
+# ------------------------------------------------------------------ LIF
+
+def _lif(path, data, spacing):
+    """A minimal Leica LIF (version 2): one image, data Z, C, Y, X uint16.
+
+    Leica's container: a header block (0x70, size, 0x2A, length, UTF-16 XML)
+    then memory blocks (0x70, 0, 0x2A, uint64 size, 0x2A, length, UTF-16
+    id, bytes).  Each DimensionDescription gives the extent of an axis from
+    the first to the last pixel centre, so the pixel size is Length / (N - 1).
+    """
+    nz, nc, ny, nx = data.shape
+    plane = ny * nx * 2
+    dims = [(1, nx, 2, spacing[2]), (2, ny, nx * 2, spacing[1]),
+            (3, nz, plane * nc, spacing[0])]
+    dim_xml = "".join(
+        f'<DimensionDescription DimID="{d}" NumberOfElements="{n}" Origin="0" '
+        f'Length="{(n - 1) * s * 1e-6!r}" Unit="m" BitInc="0" BytesInc="{inc}"/>'
+        for d, n, inc, s in dims)
+    chan_xml = "".join(
+        f'<ChannelDescription DataType="0" ChannelTag="0" Resolution="16" '
+        f'NameOfMeasuredQuantity="" Min="0" Max="65535" Unit="" LUTName="Gray" '
+        f'IsLUTInverted="0" BytesInc="{c * plane}" BitInc="0"/>' for c in range(nc))
+    # bytes: for each z, the channels' planes one after the other
+    body = np.ascontiguousarray(data).astype("<u2").tobytes()
+    xml = (
+        '<LMSDataContainerHeader Version="2">'
+        f'<Element Name="test" Visibility="1" CopyOption="1" UniqueID="{uuid.uuid4()}">'
+        '<Data><Experiment IsSavedFlag="1"/></Data>'
+        '<Memory Size="0" MemoryBlockID="MemBlock_0"/>'
+        '<Children>'
+        f'<Element Name="stack" Visibility="1" CopyOption="1" UniqueID="{uuid.uuid4()}">'
+        '<Data><Image TextDescription=""><ImageDescription>'
+        f'<Channels>{chan_xml}</Channels><Dimensions>{dim_xml}</Dimensions>'
+        '</ImageDescription></Image></Data>'
+        f'<Memory Size="{len(body)}" MemoryBlockID="MemBlock_1"/><Children/>'
+        '</Element></Children></Element></LMSDataContainerHeader>'
+    )
+
+    def block(name, payload):
+        ident = name.encode("utf-16-le")
+        return (struct.pack("<IIBQBI", 0x70, 0, 0x2A, len(payload), 0x2A, len(name))
+                + ident + payload)
+
+    text = xml.encode("utf-16-le")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IIBI", 0x70, len(text) + 5, 0x2A, len(xml)) + text)
+        f.write(block("MemBlock_0", b""))
+        f.write(block("MemBlock_1", body))
+    return path
+
+
+def test_lif(tmp_path):
+    _needs("bioio_lif")
+    data = np.stack([np.moveaxis(_stack((2, 24, 32)), 0, 0)] * 3)  # Z=3, C=2
+    data = data + np.arange(3, dtype=np.uint16)[:, None, None, None]  # planes differ
+    path = _lif(tmp_path / "confocal.lif", data, (1.5, 0.25, 0.2))
+    image = imread(path)
+    assert image.dtype == np.uint16 and image.shape == (3, 24, 32, 2)
+    np.testing.assert_array_equal(image, np.moveaxis(data, 1, -1))
+    meta = read_metadata(path)
+    assert meta["spacing"] == pytest.approx([1.5, 0.25, 0.2])
+    assert meta["axes"] == "zyxc"
+
+
+# ------------------------------------------------------------------ without the extra
+
+@pytest.mark.parametrize("suffix, module", [(".czi", "bioio_czi"), (".nd2", "bioio_nd2"),
+                                            (".lif", "bioio_lif")])
+def test_missing_extra_names_the_install_command(tmp_path, monkeypatch, suffix, module):
+    path = tmp_path / f"scan{suffix}"
+    path.write_bytes(b"\x00" * 64)
+    monkeypatch.setitem(sys.modules, module, None)  # the plugin is not installed
+    for read in (imread, imread_lazy, read_metadata):
+        with pytest.raises(MissingDependencyError, match=r'pip install "pixelforest\[formats\]"'):
+            read(path)
+    assert not formats.bioio_available(path)
+
+
+def test_cli_says_how_to_install_in_one_line(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "scan.nd2"
+    path.write_bytes(b"\x00" * 64)
+    monkeypatch.setitem(sys.modules, "bioio", None)
+    assert main(["kmeans", str(path), "-o", str(tmp_path / "out.tif")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and EXTRA in err and "scan.nd2" in err
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_library_imports_without_the_extras():
+    """Nothing of bioio (or ome-zarr) is imported until a microscope file is read."""
+    code = (
+        "import sys\n"
+        "for name in ('bioio', 'bioio_czi', 'bioio_nd2', 'bioio_lif', 'bioio_ome_tiff',"
+        " 'ome_zarr', 'ome_zarr_models'):\n"
+        "    sys.modules[name] = None\n"
+        "import pixelforest, pixelforest.io, pixelforest.io.formats, pixelforest.io.ngff\n"
+        "import pixelforest.cli.main\n"
+        "import numpy as np, tempfile, pathlib\n"
+        "d = pathlib.Path(tempfile.mkdtemp())\n"
+        "pixelforest.io.imwrite(d / 'a.tif', np.ones((4, 4), np.uint8))\n"
+        "assert pixelforest.io.imread(d / 'a.tif').sum() == 16\n"
+        "pixelforest.io.ngff.write_ome_zarr_labels(d / 'l.ome.zarr', np.ones((4, 4), np.uint8))\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_extensions():
+    assert formats.bioio_extension("a.ome.tif") == ".ome.tif"
+    assert formats.bioio_extension("A.ND2") == ".nd2"
+    assert formats.bioio_extension("a.tif") is None
+    with pytest.raises(UnsupportedFormatError):
+        formats.read_bioio("a.png")
