@@ -881,11 +881,13 @@ class ObjectClassifier(BaseEstimator):
 
 def _fit_on_budget(estimator, X, y, n_threads):
     """Fit; a forest left at ``n_jobs`` 1 or None grows on ``n_threads``, then is set back."""
-    params = estimator.get_params(deep=False)
-    if "n_jobs" not in params or params["n_jobs"] not in (None, 1) or n_threads <= 1:
+    from pixelforest.forest.split_placement import is_forest
+
+    if (not is_forest(estimator) or estimator.get_params()["n_jobs"] not in (None, 1)
+            or n_threads <= 1):
         estimator.fit(X, y)
         return
-    before = params["n_jobs"]
+    before = estimator.get_params()["n_jobs"]
     estimator.set_params(n_jobs=n_threads)
     try:
         estimator.fit(X, y)
