@@ -601,3 +601,39 @@ def test_unchecked_compiled_internals_need_explicit_trust(tmp_path):
     trusted = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
     again = load_model(tmp_path / "hgb.skops", trusted=trusted)
     np.testing.assert_array_equal(again.predict_proba(image), clf.predict_proba(image))
+
+
+# -- the kind entry: pixel and object models in one format ------------------------
+
+def test_pixel_files_record_their_kind_and_old_files_still_load(fitted, tmp_path):
+    clf, rgb = fitted
+    path = tmp_path / "m.skops"
+    save_model(clf, path)
+    assert _load_payload(path)["kind"] == "pixel"
+    # a file written before the kind entry existed is a pixel model
+    payload = _load_payload(path)
+    del payload["kind"]
+    old = tmp_path / "old.skops"
+    sio.dump(payload, old)
+    np.testing.assert_array_equal(load_model(old).predict_proba(rgb), clf.predict_proba(rgb))
+    assert model_info(old)["classes"] == [1, 2]
+
+
+def test_object_models_are_refused_by_load_model_and_info(tmp_path, capsys):
+    import pandas as pd
+
+    from pixelforest.cli.main import main
+    from pixelforest.io.model_file import load_object_model
+    from pixelforest.objects import ObjectClassifier
+
+    table = pd.DataFrame({"label": [1, 2, 3], "area_physical": [5.0, 50.0, 6.0]})
+    objects = ObjectClassifier(features=["area_physical"]).fit_table(table, [1, 2, 1])
+    path = tmp_path / "objects.skops"
+    save_model(objects, path)  # save_model hands an object classifier on
+    assert load_object_model(path).predict_table(table).tolist() == [1, 2, 1]
+    with pytest.raises(ModelFileError, match="holds an object classifier"):
+        load_model(path)
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 2
+    out, errs = capsys.readouterr()
+    assert out == "" and errs.count("\n") == 1 and "load_object_model" in errs
