@@ -13,6 +13,7 @@ import zarr
 
 from pixelforest.errors import (
     InvalidImageError,
+    UnsupportedFormatError,
     InvalidParameterError,
     OutputExistsError,
     ShapeMismatchError,
@@ -20,6 +21,7 @@ from pixelforest.errors import (
 from pixelforest.io import images
 from pixelforest.io.ngff import (
     PALETTE,
+    add_ome_zarr_labels,
     create_ome_zarr_labels,
     label_colors,
     ngff_label_attrs,
@@ -351,6 +353,46 @@ def test_failed_write_leaves_nothing(tmp_path):
     np.testing.assert_array_equal(read_ome_zarr_labels(path)[0], _semantic())
     with pytest.raises(OutputExistsError):
         write_ome_zarr_labels(path, _semantic(), overwrite=False)
+
+
+def test_add_labels_next_to_an_image(written):
+    """A second label image into the same store: the image's axes and spacing, both listed."""
+    path, image, labels = written
+    before = sorted(p.relative_to(path) for p in (path / "0").rglob("*"))
+    other = (labels == 2).astype(np.uint16) * 7
+    add_ome_zarr_labels(path, da.from_array(other, chunks=(20, 20)), name="otsu",
+                        class_names={0: "background", 7: "nucleus"}, levels=2)
+    assert _attrs(path / "labels")["ome"]["labels"] == ["prediction", "otsu"]
+    back, info = read_ome_zarr_labels(path, "otsu")
+    np.testing.assert_array_equal(back, other)
+    assert info["spacing"] == (0.5, 0.25) and info["units"] == ("micrometer", "micrometer")
+    assert info["source"] == "../../" and info["levels"] == 2
+    np.testing.assert_array_equal(read_ome_zarr_labels(path, "prediction")[0], labels)
+    assert sorted(p.relative_to(path) for p in (path / "0").rglob("*")) == before
+    with pytest.raises(InvalidParameterError, match="2 label images"):
+        read_ome_zarr_labels(path)
+    with pytest.raises(OutputExistsError):
+        add_ome_zarr_labels(path, other, name="otsu", overwrite=False)
+    with pytest.raises(ShapeMismatchError, match=r"\(48, 60\)"):
+        add_ome_zarr_labels(path, other[:10], name="small")
+    assert not (path / "labels" / "small").exists()
+    # ome-zarr-models still finds both, valid
+    pytest.importorskip("ome_zarr_models", reason="ome-zarr-models not installed")
+    from ome_zarr_models.v05.labels import Labels
+
+    assert Labels.from_zarr(zarr.open_group(str(path / "labels"), mode="r")).label_paths == [
+        "prediction", "otsu"]
+
+
+def test_add_labels_refuses_what_is_not_an_ngff_05_image(tmp_path):
+    solo = write_ome_zarr_labels(tmp_path / "solo.ome.zarr", _semantic())
+    with pytest.raises(UnsupportedFormatError, match="0.5 image"):
+        add_ome_zarr_labels(solo, _semantic())  # a label image, not an image
+    group = zarr.open_group(str(tmp_path / "v2.zarr"), mode="w", zarr_format=2)
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": ["y", "x"],
+                                   "datasets": [{"path": "0"}]}]
+    with pytest.raises(UnsupportedFormatError, match="Zarr v3"):
+        add_ome_zarr_labels(tmp_path / "v2.zarr", _semantic())
 
 
 # ------------------------------------------------------------- bad input

@@ -52,7 +52,8 @@ from pixelforest.errors import (
     UnsupportedFormatError,
 )
 
-__all__ = ["NGFF_VERSION", "PALETTE", "SPACE_UNITS", "create_ome_zarr_labels",
+__all__ = ["NGFF_VERSION", "PALETTE", "SPACE_UNITS", "add_ome_zarr_labels",
+           "create_ome_zarr_labels",
            "label_colors", "ngff_image_attrs", "ngff_label_attrs", "ngff_labels_attrs",
            "read_ome_zarr_labels", "store_ome_zarr_labels", "write_label_pyramid",
            "write_ome_zarr_labels"]
@@ -845,11 +846,8 @@ def write_ome_zarr_labels(path, labels, *, image=None, name="prediction", channe
     """
     path = Path(path)
     labels = _check_labels(labels)
-    if class_names is None and not _is_dask(labels):
-        values = np.unique(labels)
-        if len(values) <= 255:
-            class_names = {int(v): "background" if v == 0 else f"class {int(v)}"
-                           for v in values}
+    if class_names is None:
+        class_names = _default_class_names(labels)
     with atomic_output(path, overwrite=overwrite) as tmp:
         create_ome_zarr_labels(
             tmp, shape=labels.shape, dtype=labels.dtype, name=name, image=image,
@@ -858,6 +856,129 @@ def write_ome_zarr_labels(path, labels, *, image=None, name="prediction", channe
             metadata=metadata)
         store_ome_zarr_labels(tmp, labels, name=name if image is not None else None)
     return path
+
+
+def _default_class_names(labels):
+    """``background`` for 0, ``class v`` for each other value of semantic numpy labels."""
+    if _is_dask(labels):
+        return None
+    values = np.unique(labels)
+    if len(values) > 255:  # instance labels: viewers colour the objects themselves
+        return None
+    return {int(v): "background" if v == 0 else f"class {int(v)}" for v in values}
+
+
+def add_ome_zarr_labels(path, labels, *, name="prediction", class_names=None, colors=None,
+                        levels=1, chunks=None, metadata=None, overwrite=True):
+    """Add a label image to an existing OME-Zarr image (NGFF 0.5), next to its other labels.
+
+    The labels take the image's axes (without channels), spacing and unit.
+    The label image is written to a temporary folder inside ``labels/`` and
+    renamed into place, then listed in the ``labels`` group; the image and
+    other label images are left as they are.
+
+    Parameters
+    ----------
+    path : str or Path
+        An OME-Zarr 0.5 image (Zarr v3), e.g. one written by
+        :func:`write_ome_zarr_labels` or by ome-zarr-py.
+    labels : array_like or dask.array.Array
+        Integer labels covering the image's pixels (its shape without the
+        channel axis).
+    name : str, optional
+        Name of the label image under ``labels/``.
+    class_names, colors, levels, chunks, metadata
+        As :func:`write_ome_zarr_labels`.
+    overwrite : bool, optional
+        Replace a label image of that name; if False, raise
+        :class:`~pixelforest.errors.OutputExistsError` instead.
+
+    Returns
+    -------
+    label_path : Path
+        The label image written (``path/labels/<name>``).
+
+    Raises
+    ------
+    UnsupportedFormatError
+        ``path`` is not an OME-Zarr 0.5 image.
+    ShapeMismatchError
+        The labels do not cover the image's pixels.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "cells.ome.zarr"
+    >>> image = np.arange(24, dtype=np.uint16).reshape(4, 6)
+    >>> _ = write_ome_zarr_labels(out, (image > 11).astype(np.uint8), image=image, spacing=0.5)
+    >>> _ = add_ome_zarr_labels(out, (image > 5).astype(np.uint8), name="otsu")
+    >>> read_ome_zarr_labels(out, "otsu")[1]["names"], read_ome_zarr_labels(out, "otsu")[1]["spacing"]
+    (['prediction', 'otsu'], (0.5, 0.5))
+    """
+    import zarr
+
+    path = Path(path)
+    labels = _check_labels(labels)
+    name = _check_name(name)
+    if not path.exists():
+        raise ImageFileNotFoundError(f"{path} does not exist; check the spelling and the folder.")
+    try:
+        root = zarr.open_group(str(path), mode="r")
+    except (FileNotFoundError, ValueError, KeyError, OSError, TypeError) as exc:
+        raise UnsupportedFormatError(
+            f"{path} is not an OME-Zarr image ({type(exc).__name__}: {exc}); write a new "
+            "store with write_ome_zarr_labels(path, labels, image=...)."
+        ) from exc
+    attrs = _ome_attrs(root)
+    multiscale = (attrs.get("multiscales") or [None])[0]
+    if root.metadata.zarr_format != 3 or not multiscale or "image-label" in attrs:
+        raise UnsupportedFormatError(
+            f"{path} is not an OME-Zarr 0.5 image (Zarr v3 with multiscales); pixelforest "
+            "adds labels to those only: write a new store with write_ome_zarr_labels(path, "
+            "labels, image=imread(path))."
+        )
+    image_axes = "".join(a["name"] if isinstance(a, dict) else str(a)
+                         for a in multiscale["axes"])
+    shape = root[multiscale["datasets"][0]["path"]].shape
+    label_axes = image_axes.replace("c", "")
+    expected = tuple(n for a, n in zip(image_axes, shape) if a != "c")
+    if tuple(labels.shape) != expected:
+        raise ShapeMismatchError(
+            f"labels have shape {labels.shape}, but the image {path} has {shape} (axes "
+            f"{image_axes}): the labels must have its shape without channels, {expected}."
+        )
+    scale = _scale_of(multiscale, 0)
+    spacing = tuple(float(s) for a, s in zip(image_axes, scale) if a in "zyx")
+    unit = next((a.get("unit") for a in multiscale["axes"]
+                 if isinstance(a, dict) and a.get("name") == "y"), None)
+    try:
+        unit = _check_unit(unit)
+    except InvalidParameterError:  # a unit NGFF does not name: not repeated
+        unit = None
+    levels = _check_levels(levels, labels.shape, label_axes)
+    chunks = _check_chunks(chunks, labels.shape, label_axes)
+    if class_names is None:
+        class_names = _default_class_names(labels)
+    label_attrs = ngff_label_attrs(axes=label_axes, spacing=spacing, unit=unit, levels=levels,
+                                   class_names=class_names, colors=colors, source="../../",
+                                   metadata=metadata)
+    labels_dir = path / "labels"
+    if "labels" not in root:
+        zarr.create_group(store=str(labels_dir), zarr_format=3,
+                          attributes=ngff_labels_attrs([]))
+    with atomic_output(labels_dir / name, overwrite=overwrite) as tmp:
+        group = zarr.create_group(store=str(tmp), zarr_format=3, attributes=label_attrs)
+        _create_arrays(group, labels.shape, labels.dtype, chunks, label_axes, levels)
+        _store(labels, group["0"])
+        _fill_levels(group, label_axes, levels)
+    listing = zarr.open_group(str(labels_dir), mode="r+")
+    ome = dict(listing.attrs.asdict().get("ome") or {})
+    names = list(ome.get("labels") or [])
+    if name not in names:
+        names.append(name)
+    ome.update({"version": NGFF_VERSION, "labels": names})
+    listing.attrs["ome"] = ome
+    return labels_dir / name
 
 
 # --------------------------------------------------------------------------
