@@ -403,3 +403,15 @@ def test_training_set_of_checked_images_fits_the_same_model(nuclei):
     image_cl = ref.pipeline_.check_image(image)
     clf = TrainingSet(PixelClassifier(SPEC), [image_cl], [scribbles], checked=True).fit()
     _same_model(clf, ref, image)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64])
+def test_labelled_pixels_found_word_by_word_equal_flatnonzero(dtype):
+    from pixelforest.classify.classifier import _labelled_index
+
+    rng = np.random.default_rng(3)
+    for shape in ((64, 64), (7, 13), (5, 16, 16)):
+        for density in (0.0, 0.002, 0.05, 0.9):
+            lab = ((rng.random(shape) < density) * rng.integers(1, 4, shape)).astype(dtype)
+            assert np.array_equal(_labelled_index(lab), np.flatnonzero(lab))
+            assert np.array_equal(_labelled_index(lab[:, ::2]), np.flatnonzero(lab[:, ::2]))

@@ -648,7 +648,7 @@ class TrainingSet:
                 )
             lab = _check_labels(lab, spatial, index=idx)
             check_fits_halo(spatial, halo, name=name)
-            labelled = np.flatnonzero(lab)
+            labelled = _labelled_index(lab)
             if labelled.size:
                 items.append(TrainingImage(i, image_cl, lab, labelled))
         if not items:
@@ -741,6 +741,26 @@ class TrainingSet:
             )
         return self.classifier._set_fitted(self.spec, estimator, self.classes,
                                            self.n_channels, self.ndim)
+
+
+def _labelled_index(labels):
+    """``np.flatnonzero(labels)``, reading 8 bytes at a time where nothing is labelled.
+
+    Scribbles cover a tiny part of an image: the pixels are tested by
+    machine words first and only the nonzero words' pixels one by one
+    (the same sorted indices, several times faster than testing every
+    pixel on a large image, where an interactive trainer asks each stroke).
+    """
+    size = labels.dtype.itemsize
+    if not labels.flags.c_contiguous or size >= 8 or labels.nbytes % 8 or not labels.size:
+        return np.flatnonzero(labels)
+    flat = labels.reshape(-1)
+    per = 8 // size
+    words = np.flatnonzero(flat.view(np.uint64))
+    if words.size * per > flat.size // 8:     # densely labelled: test every pixel
+        return np.flatnonzero(labels)
+    candidates = (words[:, None] * per + np.arange(per)).ravel()
+    return candidates[flat[candidates] != 0]
 
 
 def _check_cancelled(cancelled):
