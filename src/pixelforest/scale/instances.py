@@ -64,8 +64,9 @@ from pixelforest.errors import InvalidParameterError, LargeObjectsWarning
 __all__ = ["DEFAULT_OVERLAP_RADII", "GUIDES", "InstanceOptions", "MIN_OVERLAP_RADII",
            "PROVISIONAL_OVERLAP", "check_overlap", "instances_to_store", "lazy_instances"]
 
-#: Default overlap of the blocks, in typical object radii (four diameters).
-DEFAULT_OVERLAP_RADII = 8
+#: Default overlap of the blocks, in typical object radii (eight diameters: clumps of
+#: touching nuclei are several nuclei wide).
+DEFAULT_OVERLAP_RADII = 16
 
 #: Smallest overlap accepted, in typical object radii (two diameters).
 MIN_OVERLAP_RADII = 4
@@ -321,6 +322,7 @@ def _block_instances(prob_path, ids_path, core, ext, inner, faces, shape, image_
                                         channel_axis=None if image is None else -1, **kwargs)
     n = int(labels.max())
     ids = np.zeros(n + 1, dtype=np.uint64)
+    n_cut = 0
     if n:
         origin = tuple(s.start for s in ext)
         whole = _complete(ndi.find_objects(labels, max_label=n), labels.shape, faces)
@@ -332,13 +334,14 @@ def _block_instances(prob_path, ids_path, core, ext, inner, faces, shape, image_
             core_labels = labels[inner]
             core_first = _first_pixels(core_labels, n)
             cut = ~whole & (core_first >= 0)
+            n_cut = int(np.count_nonzero(cut))
             core_origin = tuple(s.start for s in core)
             ids[1:][cut] = _global_flat(core_first[cut], core_labels.shape, core_origin,
                                         shape) + 1
     block = ids[labels[inner]]
     _write(ids_path, core, block)
     found = np.unique(block)
-    return found[found > 0]
+    return found[found > 0], n_cut
 
 
 def _relabel(block, ids):
@@ -434,9 +437,10 @@ def _exact_order_value(blocks, n, sched, *, median):
     prev_idx, next_idx, gamma = percentile_positions(n, 99, 99)
     ranks = sorted({int(prev_idx[0]), int(next_idx[0])})
     found = _order_statistics(blocks, 1, np.float32, [ranks], sched)
-    prev_vals = np.array([[found[0, int(prev_idx[0])]]], dtype=np.float32)
-    next_vals = np.array([[found[0, int(next_idx[0])]]], dtype=np.float32)
-    return float(lerp(prev_vals, next_vals, gamma[:1])[0, 0])
+    prev_vals = np.array([found[0, int(prev_idx[0])]], dtype=np.float32)
+    next_vals = np.array([found[0, int(next_idx[0])]], dtype=np.float32)
+    # a scalar percentile: numpy interpolates with a Python-float weight, in float32
+    return float(lerp(prev_vals, next_vals, float(gamma[0, 0]))[0])
 
 
 def _contrast_pass(prob_path, mask_path, image_cl, shape, chunks, overlap, radius, opts,
@@ -518,8 +522,8 @@ def instances_to_store(pipeline, image, workdir, sched, *, chunks=None, options=
 
     Returns a dict: ``ids`` (path of the uint64 Zarr of anchor labels),
     ``anchors`` (their sorted values), ``chunks`` (the blocks), ``shape``,
-    ``radius`` and ``overlap`` used, ``cut`` (components seen larger than the
-    overlap) and ``contrast`` (the ContrastStatistics, or None).
+    ``radius`` and ``overlap`` used, ``cut`` (how often a block met a component
+    or object larger than the overlap; 0 when none) and ``contrast`` (the ContrastStatistics, or None).
     """
     import dask
 
@@ -551,13 +555,6 @@ def instances_to_store(pipeline, image, workdir, sched, *, chunks=None, options=
     # 2. the typical radius, the overlap
     radius, overlap, cut = _resolve_radius(opts, prob_path, shape, chunks, spacing, sched)
     _check_overlap_fits(overlap, radius, spacing, opts.overlap is not None)
-    if cut:
-        warnings.warn(
-            f"{cut} foreground component{'s' * (cut != 1)} seen by a block reach beyond "
-            f"its overlap ({list(overlap)} pixels): they are cut at block edges and may "
-            "change the typical radius; pass a larger overlap (CLI --overlap) if they are "
-            "single objects or clumps to keep whole.",
-            LargeObjectsWarning, stacklevel=3)
 
     # 3. the whole image's contrast
     contrast, any_foreground = None, True
@@ -584,7 +581,16 @@ def instances_to_store(pipeline, image, workdir, sched, *, chunks=None, options=
                 str(prob_path), str(ids_path), core, ext, inner, faces, shape,
                 image_cl[ext] if use_image else None, kwargs,
                 dask_key_name=f"{name}-{i}"))
-    found = _compute(tasks, sched, bar, name)
+    results = _compute(tasks, sched, bar, name)
+    cut += sum(r[1] for r in results)
+    if cut:
+        warnings.warn(
+            f"some foreground components are larger than the blocks' overlap "
+            f"({list(overlap)} pixels): their objects are cut at block edges and may differ "
+            "from in-memory predict_instances (the typical radius too); pass a larger "
+            "overlap (CLI --overlap) to keep them whole.",
+            LargeObjectsWarning, stacklevel=3)
+    found = [r[0] for r in results]
     anchors = np.unique(np.concatenate(found)) if found else np.zeros(0, np.uint64)
     if anchors.size >= np.iinfo(np.uint32).max:
         raise InvalidParameterError(
