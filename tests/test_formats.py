@@ -1,12 +1,11 @@
 """Microscope files through bioio (pixelforest.io.formats and imread/read_metadata).
 
-Every file is generated here: OME-TIFF by tifffile (with PhysicalSizeX/Y/Z),
-CZI by pylibCZIrw (the writer bioio-czi's reader library ships), LIF by a
-minimal writer of Leica's container (the layout liffile documents and reads).
-No reader package ships a sample ND2 file and no library writes one, so
-ND2 is covered by the checks shared by every extension (missing extra,
-dispatch), not by a read.  Tests of a reader skip with one line when the
-``formats`` extra is not installed.
+Every file is generated here (no reader package ships samples, and tests
+never download): OME-TIFF by tifffile (with PhysicalSizeX/Y/Z), CZI by
+pylibCZIrw (the library bioio-czi reads with, which also writes), LIF and ND2
+by minimal writers of Leica's and Nikon's containers below (the layouts
+liffile and nd2 read; no library writes these formats).  Tests of a reader
+skip with one line when the ``formats`` extra is not installed.
 """
 
 import struct
@@ -218,7 +217,7 @@ def _lif(path, data, spacing):
 
 def test_lif(tmp_path):
     _needs("bioio_lif")
-    data = np.stack([np.moveaxis(_stack((2, 24, 32)), 0, 0)] * 3)  # Z=3, C=2
+    data = np.stack([_stack((2, 24, 32))] * 3)  # Z=3, C=2
     data = data + np.arange(3, dtype=np.uint16)[:, None, None, None]  # planes differ
     path = _lif(tmp_path / "confocal.lif", data, (1.5, 0.25, 0.2))
     image = imread(path)
@@ -227,6 +226,87 @@ def test_lif(tmp_path):
     meta = read_metadata(path)
     assert meta["spacing"] == pytest.approx([1.5, 0.25, 0.2])
     assert meta["axes"] == "zyxc"
+
+
+# ------------------------------------------------------------------ ND2
+
+_ND2_MAGIC = 0x0ABECEDA
+
+
+def _clx(name, value):
+    """One CLxVariant XML element (the metadata encoding of ND2 version 2 files)."""
+    if isinstance(value, dict):
+        inner = "".join(_clx(k, v) for k, v in value.items())
+        return f'<{name} runtype="CLxListVariant">{inner}</{name}>'
+    if isinstance(value, bool):
+        return f'<{name} runtype="bool" value="{str(value).lower()}"/>'
+    if isinstance(value, int):
+        return f'<{name} runtype="lx_uint32" value="{value}"/>'
+    if isinstance(value, float):
+        return f'<{name} runtype="double" value="{value!r}"/>'
+    return f'<{name} runtype="CLxStringW" value="{value}"/>'
+
+
+def _nd2(path, data, spacing, names=("DAPI", "GFP")):
+    """A minimal Nikon ND2 (version 2.0): data Z, C, Y, X uint16; spacing (z, xy) in µm.
+
+    The container: chunks (magic, name length, data length, name, data), a
+    Z-stack experiment, one calibration for x and y, one frame chunk per
+    plane (an 8-byte time stamp, then Y, X, C interleaved, 4096 bytes after
+    the chunk start), and a chunk map at the end that names every chunk.
+    """
+    nz, nc, ny, nx = data.shape
+
+    def variant(d):
+        return ('<?xml version="1.0" encoding="UTF-8"?><variant version="1.0">'
+                + _clx("no_name", d) + "</variant>").encode()
+
+    attributes = {"uiWidth": nx, "uiWidthBytes": nx * nc * 2, "uiHeight": ny, "uiComp": nc,
+                  "uiBpcInMemory": 16, "uiBpcSignificant": 16, "uiSequenceCount": nz,
+                  "eCompression": 2}
+    probe = {"m_ExcitationSpectrum": {"uiCount": 0}, "m_EmissionSpectrum": {"uiCount": 0}}
+    planes = {f"a{c}": {"sDescription": names[c], "uiCompCount": 1, "uiSampleIndex": c,
+                        "uiColor": 255, "pFluorescentProbe": probe} for c in range(nc)}
+    metadata = {"bCalibrated": True, "dCalibration": float(spacing[1]),
+                "sPicturePlanes": {"uiCount": nc, "sPlaneNew": planes}}
+    experiment = {"eType": 4, "uLoopPars": {"uiCount": nz, "dZStep": float(spacing[0]),
+                                            "dZLow": 0.0, "dZHigh": spacing[0] * (nz - 1)}}
+    out = bytearray(struct.pack("<IIQ", _ND2_MAGIC, 32, 64)
+                    + b"ND2 FILE SIGNATURE CHUNK NAME01!" + b"Ver2.0".ljust(64, b"\0"))
+    entries = []
+
+    def add(name, payload, name_length=None):
+        key = name.encode()
+        n = len(key) if name_length is None else name_length
+        entries.append(key + struct.pack("<QQ", len(out), len(payload)))
+        out.extend(struct.pack("<IIQ", _ND2_MAGIC, n, len(payload)) + key.ljust(n, b"\0")
+                   + payload)
+
+    add("ImageAttributes!", variant(attributes))
+    add("ImageMetadataSeq|0!", variant(metadata))
+    add("ImageMetadata!", variant(experiment))
+    for z in range(nz):
+        pixels = np.ascontiguousarray(np.moveaxis(data[z], 0, -1)).astype("<u2").tobytes()
+        add(f"ImageDataSeq|{z}!", struct.pack("<d", float(z)) + pixels, name_length=4072)
+    add("CustomData|AcqTimesCache!", np.arange(nz, dtype="<f8").tobytes())
+    location = len(out)
+    table = b"".join(entries) + b"ND2 CHUNK MAP SIGNATURE 0000001!" + struct.pack("<Q", location)
+    add("ND2 FILEMAP SIGNATURE NAME 0001!", table)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def test_nd2(tmp_path):
+    _needs("bioio_nd2")
+    data = _stack()
+    path = _nd2(tmp_path / "widefield.nd2", data, (1.5, 0.325))
+    image = imread(path)
+    assert image.dtype == np.uint16 and image.shape == (3, 24, 32, 2)
+    np.testing.assert_array_equal(image, np.moveaxis(data, 1, -1))
+    meta = read_metadata(path)
+    assert meta["spacing"] == pytest.approx([1.5, 0.325, 0.325])
+    assert meta["channel_names"] == ["DAPI", "GFP"] and meta["axes"] == "zyxc"
+    np.testing.assert_array_equal(imread_lazy(path).compute(), image)
 
 
 # ------------------------------------------------------------------ without the extra
