@@ -360,10 +360,43 @@ def test_compiled_forest_layout():
     assert cf.n_trees == 3 and cf.n_classes == 2 and cf.n_features == 2
     leaves = cf.feature < 0
     assert cf.values.shape == (leaves.sum(), 2)
-    np.testing.assert_allclose(cf.values.sum(axis=1), 1.0)
+    # identical trees share one table whose leaves sum their votes
+    votes = cf.values.sum(axis=1)
+    np.testing.assert_array_equal(votes, np.round(votes))
+    first_leaf = [cf.nodes[np.flatnonzero(leaves & (np.arange(len(leaves)) >= r))[0], 1]
+                  for r in cf.roots]
+    assert votes[first_leaf].sum() == cf.n_trees and 1 <= cf.n_tables <= cf.n_trees
     # each tree starts at its root and leaves point to distinct value rows
     assert cf.roots[0] == 0 and np.all(np.diff(cf.roots) > 0)
     assert sorted(cf.nodes[leaves, 1]) == list(range(leaves.sum()))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_identical_trees_share_a_table_and_give_the_same_bits(n_classes):
+    # separable labels: pure leaves, and most trees split on the same feature
+    rng = np.random.default_rng(5)
+    X = rng.random((400, 4), dtype=np.float32)
+    y = np.minimum((X[:, 0] * n_classes).astype(int), n_classes - 1)
+    rf = RandomForestClassifier(n_estimators=40, max_features=None, bootstrap=False,
+                                random_state=0).fit(X, y)
+    cf = compile_forest(rf)
+    assert cf.n_trees == 40 and cf.n_tables < 40
+    Z = rng.random((5000, 4), dtype=np.float32)
+    for n_threads in (1, 2):
+        np.testing.assert_array_equal(forest_predict_proba(rf, Z, n_threads=n_threads),
+                                      rf.predict_proba(Z))
+
+
+def test_trees_with_impure_leaves_are_not_merged():
+    # the same row twice with two labels: a leaf of fraction 0.5 in every tree
+    X = np.array([[0.0], [0.0], [1.0], [2.0]], dtype=np.float32)
+    rf = RandomForestClassifier(n_estimators=6, bootstrap=False, random_state=0)
+    rf.fit(X, [0, 1, 1, 1])
+    cf = compile_forest(rf)
+    assert cf.n_tables == cf.n_trees == 6
+    Z = np.linspace(-1, 3, 50, dtype=np.float32)[:, None]
+    np.testing.assert_array_equal(forest_predict_proba(rf, Z, n_threads=1),
+                                  rf.predict_proba(Z))
 
 
 def test_compile_cache_follows_refit():
@@ -399,7 +432,8 @@ def test_binary_kernel_equals_general_kernel(max_depth):
     cf = compile_forest(rf)
     Xt, _ = random_data(5000, 6, 2, seed=6)
     Xt[::11, 2] = np.nan
-    args = (Xt, 0, Xt.shape[0], cf.nodes, cf.nodes.view(np.float32), cf.roots, cf.values)
+    args = (Xt, 0, Xt.shape[0], cf.nodes, cf.nodes.view(np.float32), cf.roots, cf.values,
+            cf.divisor)
     general, binary = np.empty((5000, 2)), np.empty((5000, 2))
     _forest._walk_block(*args, general)
     _forest._walk_block_binary(*args, binary)
@@ -411,6 +445,7 @@ def _walking(cf, X):
     """Probabilities from the tree-walking kernel of the same compiled forest."""
     out = np.empty((X.shape[0], cf.n_classes))
     _forest._predict_serial(X, cf.nodes, cf.nodes.view(np.float32), cf.roots, cf.values,
+                            cf.divisor,
                             _forest.BLOCK_ROWS, out)
     return out
 

@@ -194,16 +194,27 @@ class CompiledForest:
     [[1.0, 0.0], [0.0, 1.0]]
     """
 
-    def __init__(self, *, nodes, roots, values, n_features):
+    def __init__(self, *, nodes, roots, values, n_features, n_trees=None):
         self.nodes = nodes
         self.roots = roots
         self.values = values
         self.n_features = int(n_features)
+        self._n_trees = int(roots.shape[0] if n_trees is None else n_trees)
         self.scorer = _leaf_mask_tables(nodes, roots)
 
     @property
     def n_trees(self):
+        """Trees of the forest averaged (identical trees may share one table)."""
+        return self._n_trees
+
+    @property
+    def n_tables(self):
+        """Distinct trees stored in the node table (see :meth:`from_sklearn`)."""
         return int(self.roots.shape[0])
+
+    @property
+    def divisor(self):
+        return float(self._n_trees)
 
     @property
     def n_classes(self):
@@ -252,11 +263,13 @@ class CompiledForest:
             )
         n_classes = int(np.ravel(estimator.n_classes_)[0])
         normalize = not _sklearn_stores_fractions()
+        flat = [_flatten_tree(tree.tree_, n_classes, normalize, 0, 0) for tree in trees]
         tables, values, roots = [], [], []
         node_offset = leaf_offset = 0
-        for tree in trees:
-            table, value = _flatten_tree(tree.tree_, n_classes, normalize,
-                                         node_offset, leaf_offset)
+        for table, value in _merge_identical(flat):
+            table = table.copy()
+            internal = table[:, _FEATURE] >= 0
+            table[:, _RIGHT] += np.where(internal, node_offset, leaf_offset).astype(np.int32)
             tables.append(table)
             values.append(value)
             roots.append(node_offset)
@@ -272,6 +285,7 @@ class CompiledForest:
             roots=np.asarray(roots, dtype=np.int32),
             values=np.ascontiguousarray(np.concatenate(values), dtype=np.float64),
             n_features=estimator.n_features_in_,
+            n_trees=len(trees),
         )
 
     def predict_proba(self, X, *, n_threads=None):
@@ -295,11 +309,11 @@ class CompiledForest:
         out = np.empty((X.shape[0], self.n_classes), dtype=np.float64)
         if self.scorer is not None:
             serial, parallel = _score_serial, _score_parallel
-            args = (X,) + self.scorer + (self.values, BLOCK_ROWS, out)
+            args = (X,) + self.scorer + (self.values, self.divisor, BLOCK_ROWS, out)
         else:
             serial, parallel = _predict_serial, _predict_parallel
             args = (X, self.nodes, self.nodes.view(np.float32), self.roots, self.values,
-                    BLOCK_ROWS, out)
+                    self.divisor, BLOCK_ROWS, out)
         n = resolve_n_threads(n_threads, maximum=numba.config.NUMBA_NUM_THREADS)
         n = min(n, -(-X.shape[0] // BLOCK_ROWS))
         # numba's workqueue threading layer must not be entered by two
@@ -372,6 +386,32 @@ def _flatten_tree(t, n_classes, normalize, node_offset, leaf_offset):
         total[total == 0.0] = 1.0
         value = value / total
     return table, value
+
+
+def _merge_identical(flat):
+    """Merge identical trees into one table whose leaves hold their summed values.
+
+    ``flat`` is the list of ``(node table, leaf values)`` of every tree
+    (offsets 0).  Forests trained on scribbles repeat the same one- or
+    two-split trees many times (the labelled pixels are separable and
+    split placement moves equivalent splits to the same valley), so a
+    table per distinct tree saves most of the split tests.  The merge is
+    done only when every leaf value of the forest is 0 or 1 (pure leaves,
+    the usual case with scribbles): the class sums are then whole numbers,
+    exact in float64 in any order, and the mean stays bit for bit
+    scikit-learn's.  Otherwise every tree keeps its own table and the sums
+    run in tree order.
+    """
+    if not all(np.all((value == 0.0) | (value == 1.0)) for _, value in flat):
+        return flat
+    groups = {}
+    for table, value in flat:
+        key = table.tobytes()
+        if key in groups:
+            groups[key][1] += value
+        else:
+            groups[key] = [table, value.copy()]
+    return [(table, value) for table, value in groups.values()]
 
 
 #: Most leaves per tree for the leaf-mask kernel (bits of its widest mask).
@@ -460,7 +500,7 @@ _POOL_LOCK = threading.Lock()
 # float32 view, int32 roots, float64 values, int64 block, float64 out), so
 # numba compiles each kernel once, lazily, and caches it on disk.
 
-def _walk_block(X, start, stop, nodes, thresholds, roots, values, out):
+def _walk_block(X, start, stop, nodes, thresholds, roots, values, divisor, out):
     n_classes = values.shape[1]
     n_trees = roots.shape[0]
     acc = np.zeros((stop - start, n_classes), dtype=np.float64)
@@ -484,10 +524,10 @@ def _walk_block(X, start, stop, nodes, thresholds, roots, values, out):
                 acc[i - start, c] += values[leaf, c]
     for i in range(start, stop):
         for c in range(n_classes):
-            out[i, c] = acc[i - start, c] / n_trees
+            out[i, c] = acc[i - start, c] / divisor
 
 
-def _walk_block_binary(X, start, stop, nodes, thresholds, roots, values, out):
+def _walk_block_binary(X, start, stop, nodes, thresholds, roots, values, divisor, out):
     # two classes (the usual foreground / background): rows outer, trees
     # inner, the two sums in registers; the same additions in the same
     # (tree) order as _walk_block, so the same bits
@@ -510,29 +550,31 @@ def _walk_block_binary(X, start, stop, nodes, thresholds, roots, values, out):
             leaf = nodes[node, 1]
             a0 += values[leaf, 0]
             a1 += values[leaf, 1]
-        out[i, 0] = a0 / n_trees
-        out[i, 1] = a1 / n_trees
+        out[i, 0] = a0 / divisor
+        out[i, 1] = a1 / divisor
 
 
-def _walk(X, start, stop, nodes, thresholds, roots, values, out):
+def _walk(X, start, stop, nodes, thresholds, roots, values, divisor, out):
     if values.shape[1] == 2:
-        _walk_block_binary(X, start, stop, nodes, thresholds, roots, values, out)
+        _walk_block_binary(X, start, stop, nodes, thresholds, roots, values, divisor, out)
     else:
-        _walk_block(X, start, stop, nodes, thresholds, roots, values, out)
+        _walk_block(X, start, stop, nodes, thresholds, roots, values, divisor, out)
 
 
-def _predict_serial(X, nodes, thresholds, roots, values, block, out):
+def _predict_serial(X, nodes, thresholds, roots, values, divisor, block, out):
     n = X.shape[0]
     for start in range(0, n, block):
-        _walk(X, start, min(n, start + block), nodes, thresholds, roots, values, out)
+        _walk(X, start, min(n, start + block), nodes, thresholds, roots, values, divisor,
+              out)
 
 
-def _predict_parallel(X, nodes, thresholds, roots, values, block, out):
+def _predict_parallel(X, nodes, thresholds, roots, values, divisor, block, out):
     n = X.shape[0]
     n_blocks = (n + block - 1) // block
     for b in prange(n_blocks):
         start = b * block
-        _walk(X, start, min(n, start + block), nodes, thresholds, roots, values, out)
+        _walk(X, start, min(n, start + block), nodes, thresholds, roots, values, divisor,
+              out)
 
 
 #: Rows per pass of the leaf-mask kernel: their masks and transposed
@@ -541,7 +583,7 @@ _SCORE_ROWS = 256
 
 
 def _score_rows(X, start, stop, tree, feature, threshold, missing_left, mask, full,
-                leaf_base, values, out, xt, masks, acc):
+                leaf_base, values, divisor, out, xt, masks, acc):
     # QuickScorer on rows start..stop (at most _SCORE_ROWS): see _leaf_mask_tables
     nb = stop - start
     n_trees = leaf_base.shape[0]
@@ -583,35 +625,36 @@ def _score_rows(X, start, stop, tree, feature, threshold, missing_left, mask, fu
                     acc[i, c] += values[leaf, c]
     for i in range(nb):
         for c in range(n_classes):
-            out[start + i, c] = acc[i, c] / n_trees
+            out[start + i, c] = acc[i, c] / divisor
 
 
 def _score(X, start, stop, tree, feature, threshold, missing_left, mask, full, leaf_base,
-           values, out):
+           values, divisor, out):
     xt = np.empty((X.shape[1], _SCORE_ROWS), dtype=np.float32)
     masks = np.empty((leaf_base.shape[0], _SCORE_ROWS), dtype=mask.dtype)
     acc = np.empty((_SCORE_ROWS, values.shape[1]), dtype=np.float64)
     for a in range(start, stop, _SCORE_ROWS):
         _score_rows(X, a, min(stop, a + _SCORE_ROWS), tree, feature, threshold,
-                    missing_left, mask, full, leaf_base, values, out, xt, masks, acc)
+                    missing_left, mask, full, leaf_base, values, divisor, out, xt, masks,
+                    acc)
 
 
 def _score_serial(X, tree, feature, threshold, missing_left, mask, full, leaf_base, values,
-                  block, out):
+                  divisor, block, out):
     n = X.shape[0]
     for start in range(0, n, block):
         _score(X, start, min(n, start + block), tree, feature, threshold, missing_left,
-               mask, full, leaf_base, values, out)
+               mask, full, leaf_base, values, divisor, out)
 
 
 def _score_parallel(X, tree, feature, threshold, missing_left, mask, full, leaf_base, values,
-                    block, out):
+                    divisor, block, out):
     n = X.shape[0]
     n_blocks = (n + block - 1) // block
     for b in prange(n_blocks):
         start = b * block
         _score(X, start, min(n, start + block), tree, feature, threshold, missing_left,
-               mask, full, leaf_base, values, out)
+               mask, full, leaf_base, values, divisor, out)
 
 
 try:
