@@ -26,7 +26,7 @@ from pixelforest._shared.threads import resolve_n_threads, run_on_pool
 from pixelforest._shared.validation import check_channel_axis, check_image, to_channel_last
 from pixelforest.errors import InvalidImageError, InvalidParameterError
 from pixelforest.features.gaussian import gaussian_crop, grow_crop, kernel_radius
-from pixelforest.features.spec import DOG_RATIO, EIGEN_FAMILIES, STRUCTURE_INNER, FeatureSpec
+from pixelforest.features.spec import DOG_RATIO, EIGEN_FAMILIES, FeatureSpec
 
 __all__ = ["check_fits_halo", "compute_features", "features_at", "features_of_block"]
 
@@ -93,11 +93,12 @@ def _channel_features(channel, spec, ndim, out, start, crop=None):
         elif fam == "hessian":
             for k, eig in enumerate(hessian_matrix_eigvals(second(sigma))):
                 dst[..., k] = eig
-        else:  # structure tensor: gradient at the inner scale, averaged at sigma
-            px = spec._sigma_px(sigma, ndim)
+        else:  # structure tensor: gradient at the inner scale, averaged at the outer
+            inner_scale, outer_scale = spec.structure_scales
+            px = spec._sigma_px(sigma * outer_scale, ndim)
             # the gradients are needed around crop as far as the averaging reaches
             region = grow_crop(crop, [kernel_radius(s) for s in px], channel.shape)
-            grads = first(sigma * STRUCTURE_INNER, region)
+            grads = first(sigma * inner_scale, region)
             inner = tuple((lo - a, hi - a) for (lo, hi), (a, _) in zip(crop, region))
             tensor = [gaussian_crop(grads[i] * grads[j], px, 0, inner)
                       for i in range(ndim) for j in range(i, ndim)]
@@ -115,6 +116,110 @@ def _channel_features(channel, spec, ndim, out, start, crop=None):
     return col
 
 
+def _channel_features_fast(channel, spec, ndim, out, start, crop=None):
+    """:func:`_channel_features` on the fast path (:mod:`pixelforest.features.fast`).
+
+    Every filter of one sigma (all the derivative orders the families need
+    there, over the largest region any of them needs) is computed once, in
+    shared float32 passes, when a family first needs it, and dropped after
+    its last use.  The columns are assembled in planes (one contiguous
+    array per column, where the compiled loops vectorize) and interleaved
+    into ``out`` once at the end.
+    """
+    from pixelforest.features import fast
+
+    if crop is None:
+        crop = tuple((0, n) for n in channel.shape)
+    shape = tuple(hi - lo for lo, hi in crop)
+    spacing = spec.spacing or (1.0,) * ndim
+    scale = tuple(1.0 / s for s in spacing)
+    zero = (0,) * ndim
+    firsts = [tuple(int(i == ax) for i in range(ndim)) for ax in range(ndim)]
+    seconds = [tuple((i == ax) + (j == ax) for ax in range(ndim))
+               for i in range(ndim) for j in range(i, ndim)]
+    diag = [seconds[k] for k in _diag_indices(ndim)]
+    inner_scale, outer_scale = spec.structure_scales
+
+    # what each (family, sigma) job needs: (sigma, orders, margin) requests
+    jobs = []
+    for fam in spec.families:
+        for sigma in spec.sigmas_for(fam):
+            if fam == "gaussian":
+                reqs = [(sigma, [zero], None)]
+            elif fam == "dog":
+                reqs = [(sigma * DOG_RATIO, [zero], None), (sigma, [zero], None)]
+            elif fam == "gradient":
+                reqs = [(sigma, firsts, None)]
+            elif fam == "log":
+                reqs = [(sigma, diag, None)]
+            elif fam == "hessian":
+                reqs = [(sigma, seconds, None)]
+            else:
+                margin = [kernel_radius(s) for s in spec._sigma_px(sigma * outer_scale, ndim)]
+                reqs = [(sigma * inner_scale, firsts, margin)]
+            jobs.append((fam, sigma, reqs))
+    plan, last_use = {}, {}
+    for k, (_, _, reqs) in enumerate(jobs):
+        for sigma, orders, margin in reqs:
+            orders_set, grow = plan.setdefault(sigma, (set(), [0] * ndim))
+            orders_set.update(orders)
+            if margin is not None:
+                grow[:] = [max(a, b) for a, b in zip(grow, margin)]
+            last_use[sigma] = k
+    bank = {}
+
+    def get(sigma, order, where=crop, contiguous=False):
+        if sigma not in bank:
+            orders, grow = plan[sigma]
+            region = grow_crop(crop, grow, channel.shape)
+            bank[sigma] = (region, fast.gaussian_orders(
+                channel, spec._sigma_px(sigma, ndim), orders, region, scale))
+        region, res = bank[sigma]
+        arr = res[order]
+        if where != region:
+            arr = arr[tuple(slice(lo - a, hi - a) for (lo, hi), (a, _) in zip(where, region))]
+            if contiguous:
+                arr = np.ascontiguousarray(arr)
+        return arr
+
+    n_cols = spec.n_features(1, ndim)
+    planes = np.empty((n_cols,) + shape, dtype=np.float32)
+    col = 0
+    if "intensity" in spec.families:
+        planes[col] = channel[tuple(slice(lo, hi) for lo, hi in crop)]
+        col += 1
+    for k, (fam, sigma, reqs) in enumerate(jobs):
+        width = ndim if fam in EIGEN_FAMILIES else 1
+        dst = planes[col:col + width]
+        if fam == "gaussian":
+            dst[0] = get(sigma, zero)
+        elif fam == "dog":
+            np.subtract(get(sigma * DOG_RATIO, zero), get(sigma, zero), out=dst[0])
+        elif fam == "gradient":
+            fast.magnitude([get(sigma, o, contiguous=True) for o in firsts], dst[0])
+        elif fam == "log":
+            np.add(get(sigma, diag[0]), get(sigma, diag[1]), out=dst[0])
+            if ndim == 3:
+                dst[0] += get(sigma, diag[2])
+        elif fam == "hessian":
+            fast.eigenvalues_sym([get(sigma, o, contiguous=True) for o in seconds], dst)
+        else:
+            margin = reqs[0][2]
+            region = grow_crop(crop, margin, channel.shape)
+            grads = [get(sigma * inner_scale, o, region) for o in firsts]
+            inner = tuple((lo - a, hi - a) for (lo, hi), (a, _) in zip(crop, region))
+            outer_px = spec._sigma_px(sigma * outer_scale, ndim)
+            tensor = [fast.gaussian_orders(grads[i] * grads[j], outer_px, [zero], inner)[zero]
+                      for i in range(ndim) for j in range(i, ndim)]
+            fast.eigenvalues_sym(tensor, dst)
+        for s, _, _ in reqs:
+            if last_use.get(s) == k:
+                bank.pop(s, None)
+        col += width
+    fast.interleave(planes, out, start)
+    return start + n_cols
+
+
 def _diag_indices(ndim):
     """Positions of the diagonal terms in the row-major upper triangle."""
     idx, k = [], 0
@@ -124,6 +229,11 @@ def _diag_indices(ndim):
                 idx.append(k)
             k += 1
     return idx
+
+
+def _channel_features_of(spec):
+    """The function that writes one channel's features on ``spec``'s path."""
+    return _channel_features_fast if spec.precision == "fast" else _channel_features
 
 
 #: Side (pixels) of the blocks a large feature stack is computed in: one
@@ -197,8 +307,9 @@ def features_of_block(image_cl, spec, *, crop=None, n_threads=None):
     def work(block):
         dst = out[tuple(slice(a - lo, b - lo) for (a, b), (lo, _) in zip(block, crop))]
         for c, channel in enumerate(channels):
-            _channel_features(channel, spec, ndim, dst, c * n_per_channel, block)
+            channel_features(channel, spec, ndim, dst, c * n_per_channel, block)
 
+    channel_features = _channel_features_of(spec)
     _run_blocks(work, _blocks(crop, ndim), n_threads)
     return out
 
@@ -235,6 +346,7 @@ def features_at(image_cl, spec, index, *, n_threads=None):
     jobs = [(k, block) for k, block in enumerate(_blocks(tuple((0, n) for n in spatial), ndim))
             if k in groups]
     local = threading.local()
+    channel_features = _channel_features_of(spec)
 
     def work(job):
         k, block = job
@@ -244,7 +356,7 @@ def features_at(image_cl, spec, index, *, n_threads=None):
             buf = local.buf = np.empty((side,) * ndim + (rows.shape[1],), dtype=np.float32)
         dst = buf[tuple(slice(0, n) for n in shape)]
         for c, channel in enumerate(channels):
-            _channel_features(channel, spec, ndim, dst, c * n_per_channel, block)
+            channel_features(channel, spec, ndim, dst, c * n_per_channel, block)
         sel = groups[k]
         rows[sel] = dst[tuple(coord[sel] - a for coord, (a, _) in zip(coords, block))]
 

@@ -17,16 +17,24 @@ Families
 ``gradient``    Gaussian gradient magnitude
 ``hessian``     eigenvalues of the Hessian of Gaussian, largest first
 ``structure``   eigenvalues of the structure tensor (gradient at
-                ``sigma / 2``, averaged over ``sigma``), largest first
+                ``sigma / 2``, averaged over ``sigma``; ``structure_scales``
+                sets both), largest first
 ==============  ==============================================================
 
-Every filter is a :func:`scipy.ndimage.gaussian_filter` in float32 with
-``mode="reflect"`` and ``truncate=4`` (computed by the compiled kernels of
-:mod:`pixelforest.features.gaussian`, the same bits), so each feature
-at a pixel depends only on the pixels within a known radius.  :meth:`FeatureSpec.halo_for`
-returns that radius per axis: a block cut with that margin gives, in its
-interior, bit for bit the features of the whole image (the border of the
-image is reflected the same way in both cases).
+Every filter is a :func:`scipy.ndimage.gaussian_filter` with
+``mode="reflect"`` and ``truncate=4``, so each feature at a pixel depends
+only on the pixels within a known radius.  Two ways to compute them
+(``precision``): ``"exact"``, scipy's bits (float64 accumulation, the
+compiled kernels of :mod:`pixelforest.features.gaussian`), and ``"fast"``,
+float32 arithmetic with every derivative order of a scale computed in shared
+passes (:mod:`pixelforest.features.fast`), within 1e-3 of the image's range
+of the float64 result (about 1e-6 in practice).  A model file records the
+spec, so prediction uses the precision the model was trained with.
+
+:meth:`FeatureSpec.halo_for` returns the radius per axis: a block cut with
+that margin gives, in its interior, bit for bit the features of the whole
+image, on either path (the border of the image is reflected the same way in
+both cases).
 
 Column order: for each channel, the ``intensity`` column first (if
 requested), then every other family in the order of ``spec.families``, each
@@ -44,7 +52,7 @@ import numbers
 from pixelforest.errors import InvalidImageError, InvalidParameterError
 from pixelforest.features.gaussian import kernel_radius
 
-__all__ = ["FAMILIES", "PRESETS", "FeatureSpec"]
+__all__ = ["FAMILIES", "PRECISIONS", "PRESETS", "FeatureSpec"]
 
 #: Feature families and a one-line description of each.
 FAMILIES = {
@@ -66,6 +74,23 @@ DOG_RATIO = 0.625
 
 #: Ratio of the gradient (inner) sigma to the averaging sigma of the structure tensor.
 STRUCTURE_INNER = 0.5
+
+#: Default ``(inner, outer)`` scales of the structure tensor, as multiples of
+#: sigma: the gradient at ``inner * sigma``, averaged over ``outer * sigma``.
+STRUCTURE_SCALES = (STRUCTURE_INNER, 1.0)
+
+#: ilastik's (vigra's, fastfilters2's) structure tensor: the gradient at
+#: sigma, averaged over sigma / 2.
+STRUCTURE_SCALES_ILASTIK = (1.0, 0.5)
+
+#: How the filters are computed: ``"exact"`` (scipy's bits) or ``"fast"``
+#: (float32, shared passes; within :data:`pixelforest.features.fast.FAST_ERROR_BOUND`
+#: of the float64 result relative to the image's range).
+PRECISIONS = ("exact", "fast")
+
+#: The precision of a spec made without one (model files that do not
+#: record a precision were written by the exact path and stay exact).
+DEFAULT_PRECISION = "exact"
 
 #: Scales of the default gradient magnitude (edge strength at the outline).
 _EDGE_SIGMAS = (0.7, 1.0)
@@ -120,6 +145,19 @@ class FeatureSpec:
         with 2 um between planes and 0.5 um pixels).  Sigmas are then
         physical and the filters anisotropic; derivatives are taken per unit
         length.  None means isotropic pixels of size 1 (any dimension).
+    precision : {"exact", "fast"}, optional
+        How the filters are computed (see :data:`PRECISIONS`): ``"exact"``
+        gives :func:`scipy.ndimage.gaussian_filter`'s bits, ``"fast"``
+        float32 arithmetic several times faster, within 1e-3 of the image's
+        range of the float64 filters (1e-6 in practice).  Recorded in model
+        files; a file without it is exact.  Default: :data:`DEFAULT_PRECISION`.
+    structure_scales : tuple of float, optional
+        ``(inner, outer)`` scales of the structure tensor as multiples of
+        sigma: the gradient at ``inner * sigma``, averaged over
+        ``outer * sigma``.  Default ``(0.5, 1.0)``; ilastik's (vigra's,
+        fastfilters2's) convention is ``(1.0, 0.5)``
+        (:data:`STRUCTURE_SCALES_ILASTIK`), named in the feature names when
+        not the default.
 
     Attributes
     ----------
@@ -151,6 +189,8 @@ class FeatureSpec:
     sigmas: object = (("gaussian", (0.5, 0.7, 1.0)), ("dog", (1.6, 2.5, 4.0, 6.4, 10.0)),
                       ("gradient", (0.7, 1.0)))
     spacing: tuple | None = None
+    precision: str = DEFAULT_PRECISION
+    structure_scales: tuple = STRUCTURE_SCALES
 
     def __post_init__(self):
         families = self.families
@@ -204,9 +244,29 @@ class FeatureSpec:
                     f"spacing must hold 2 or 3 positive pixel sizes (one per spatial axis), "
                     f"got {spacing}."
                 )
+        precision = self.precision
+        if not isinstance(precision, str) or precision not in PRECISIONS:
+            raise InvalidParameterError(
+                f"precision must be one of {list(PRECISIONS)}, got {precision!r}; 'exact' "
+                "gives scipy's bits, 'fast' float32 filters within 1e-3 of them."
+            )
+        scales = self.structure_scales
+        try:
+            scales = tuple(float(s) for s in scales)
+        except (TypeError, ValueError):
+            scales = None
+        if (scales is None or len(scales) != 2
+                or any(not math.isfinite(s) or s <= 0 for s in scales)):
+            raise InvalidParameterError(
+                f"structure_scales must be two positive numbers (inner, outer), multiples "
+                f"of sigma, e.g. (0.5, 1.0) or ilastik's (1.0, 0.5); got "
+                f"{self.structure_scales!r}."
+            )
         object.__setattr__(self, "families", families)
         object.__setattr__(self, "sigmas", sigmas)
         object.__setattr__(self, "spacing", spacing)
+        object.__setattr__(self, "precision", precision)
+        object.__setattr__(self, "structure_scales", scales)
 
     def sigmas_for(self, family):
         """Scales of one family (empty for ``"intensity"``).
@@ -224,7 +284,7 @@ class FeatureSpec:
 
     # -- presets -------------------------------------------------------------
     @classmethod
-    def for_object_size(cls, diameter_px, *, families=None, spacing=None):
+    def for_object_size(cls, diameter_px, *, families=None, spacing=None, precision=None):
         """Return a spec whose scales suit objects about ``diameter_px`` wide.
 
         Follows the measured default (``benchmarks/quality.py``): the
@@ -243,6 +303,8 @@ class FeatureSpec:
             Families to use, each at every scale (default: the layout above).
         spacing : tuple of float, optional
             Pixel size per axis, see :class:`FeatureSpec`.
+        precision : {"exact", "fast"}, optional
+            See :class:`FeatureSpec` (default :data:`DEFAULT_PRECISION`).
 
         Returns
         -------
@@ -265,11 +327,13 @@ class FeatureSpec:
         ladder = (1.6, 2.5, 4.0, 6.4, 10.0, 16.0, 25.0, 40.0, 64.0)
         large = tuple(s for s in ladder if s <= top * 1.05)
         small = (0.5, 0.7, 1.0)
+        precision = DEFAULT_PRECISION if precision is None else precision
         if families is None:
             return cls(families=("intensity", "gaussian", "dog", "gradient"),
                        sigmas={"gaussian": small, "dog": large, "gradient": _EDGE_SIGMAS},
-                       spacing=spacing)
-        return cls(families=families, sigmas=small + large, spacing=spacing)
+                       spacing=spacing, precision=precision)
+        return cls(families=families, sigmas=small + large, spacing=spacing,
+                   precision=precision)
 
     @classmethod
     def resolve(cls, features):
@@ -315,22 +379,46 @@ class FeatureSpec:
 
     # -- serialization -------------------------------------------------------
     def to_dict(self):
-        """Plain-data form (for model files): ``{'families', 'sigmas', 'spacing'}``."""
+        """Plain-data form (for model files).
+
+        Keys ``'families', 'sigmas', 'spacing', 'precision',
+        'structure_scales'``.
+
+        Examples
+        --------
+        >>> FeatureSpec(sigmas=(1, 2), precision="fast").to_dict()["precision"]
+        'fast'
+        """
         if self.sigmas and isinstance(self.sigmas[0], tuple):
             sigmas = {f: list(v) for f, v in self.sigmas}
         else:
             sigmas = list(self.sigmas)
         return {"families": list(self.families), "sigmas": sigmas,
-                "spacing": None if self.spacing is None else list(self.spacing)}
+                "spacing": None if self.spacing is None else list(self.spacing),
+                "precision": self.precision,
+                "structure_scales": list(self.structure_scales)}
 
     @classmethod
     def from_dict(cls, data):
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        A dict without ``'precision'`` (a model file written before the
+        fast path existed) is ``"exact"``, whatever :data:`DEFAULT_PRECISION`
+        is, so old model files predict what they always did; one without
+        ``'structure_scales'`` has the default ``(0.5, 1.0)``.
+
+        Examples
+        --------
+        >>> FeatureSpec.from_dict({"families": ["gaussian"], "sigmas": [1.0]}).precision
+        'exact'
+        """
         sigmas = data["sigmas"]
         sigmas = ({f: tuple(v) for f, v in sigmas.items()} if isinstance(sigmas, dict)
                   else tuple(sigmas))
         return cls(families=tuple(data["families"]), sigmas=sigmas,
-                   spacing=None if data.get("spacing") is None else tuple(data["spacing"]))
+                   spacing=None if data.get("spacing") is None else tuple(data["spacing"]),
+                   precision=data.get("precision", "exact"),
+                   structure_scales=tuple(data.get("structure_scales", STRUCTURE_SCALES)))
 
     # -- geometry ------------------------------------------------------------
     def _default_ndim(self):
@@ -351,6 +439,17 @@ class FeatureSpec:
         """Per-axis sigma in pixels."""
         spacing = self.spacing or (1.0,) * ndim
         return tuple(sigma / s for s in spacing)
+
+    def structure_px(self, sigma, ndim):
+        """Per-axis ``(inner, outer)`` sigmas in pixels of the structure tensor at ``sigma``.
+
+        Examples
+        --------
+        >>> FeatureSpec(families=("structure",), sigmas=(2,)).structure_px(2, 2)
+        ((1.0, 1.0), (2.0, 2.0))
+        """
+        inner, outer = self.structure_scales
+        return self._sigma_px(sigma * inner, ndim), self._sigma_px(sigma * outer, ndim)
 
     def halo_for(self, ndim):
         """Exact margin, per spatial axis, that a block needs (tiled == untiled).
@@ -377,8 +476,8 @@ class FeatureSpec:
             for sigma in self.sigmas_for(fam):
                 px = self._sigma_px(sigma, ndim)
                 if fam == "structure":
-                    inner = self._sigma_px(sigma * STRUCTURE_INNER, ndim)
-                    reach = [kernel_radius(a) + kernel_radius(b) for a, b in zip(inner, px)]
+                    inner, outer = self.structure_px(sigma, ndim)
+                    reach = [kernel_radius(a) + kernel_radius(b) for a, b in zip(inner, outer)]
                 else:  # dog's inner sigma is smaller than sigma
                     reach = [kernel_radius(a) for a in px]
                 halo = [max(h, r) for h, r in zip(halo, reach)]
@@ -418,7 +517,12 @@ class FeatureSpec:
                 continue
             for sigma in self.sigmas_for(fam):
                 if fam in EIGEN_FAMILIES:
-                    per_channel.extend(f"{fam}(sigma={_fmt(sigma)}, eig={k})" for k in range(ndim))
+                    extra = ""
+                    if fam == "structure" and self.structure_scales != STRUCTURE_SCALES:
+                        inner, outer = self.structure_scales
+                        extra = f", inner={_fmt(inner)}, outer={_fmt(outer)}"
+                    per_channel.extend(f"{fam}(sigma={_fmt(sigma)}{extra}, eig={k})"
+                                       for k in range(ndim))
                 else:
                     per_channel.append(f"{fam}(sigma={_fmt(sigma)})")
         return [f"{name}[ch{c}]" for c in range(int(n_channels)) for name in per_channel]
