@@ -13,6 +13,7 @@ nothing from outside itself: no CDN, no web fonts, no MathJax.
 
 import os
 import sys
+import tomllib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -51,7 +52,8 @@ extensions = [
     "pixelforest_docs",
 ]
 
-exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_generated", "jupyter_execute", "**.ipynb_checkpoints", "Thumbs.db",
+                    ".DS_Store"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 root_doc = "index"
 
@@ -88,6 +90,13 @@ exercise_style = "solution_follow_exercise"
 togglebutton_hint = "Click to show"
 togglebutton_hint_hide = "Click to hide"
 
+# -- repository link in the header ---------------------------------------------
+# the project's own [project.urls] (pyproject.toml): one place for the address,
+# read from the file, never fetched
+_urls = tomllib.loads((HERE.parent / "pyproject.toml").read_text(encoding="utf-8"))[
+    "project"].get("urls", {})
+_repository_url = _urls.get("Repository") or _urls.get("Source") or _urls.get("Homepage")
+
 # -- HTML --------------------------------------------------------------------
 html_theme = "sphinx_book_theme"
 html_title = "pixelforest"
@@ -100,7 +109,11 @@ html_last_updated_fmt = None
 html_theme_options = {
     "use_download_button": True,
     "use_fullscreen_button": False,
-    "use_repository_button": False,
+    # a plain link to the repository (its icon is bundled with the theme)
+    "use_repository_button": bool(_repository_url),
+    "repository_url": _repository_url or "",
+    "repository_branch": "main",
+    "path_to_docs": "docs",
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "home_page_in_toc": True,

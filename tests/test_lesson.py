@@ -1190,3 +1190,151 @@ def test_improvement_nested_tables(capsys, two_images, held_out):
     with pytest.raises(ExerciseCheckError, match="name different images"):
         lesson.check_improvement(scores, preds, {"test half": refs["test half"]},
                                  candidate="random forest", improved=True)
+
+
+# == exercise 6: count the nuclei and measure them ===========================================
+
+def _counted():
+    """Instance labels: label values skip numbers, two touching nuclei, two at the border."""
+    inst = np.zeros((40, 60), np.uint16)
+    inst[0:5, 0:6] = 1        # 30 pixels, cut by the top and left border
+    inst[10:16, 10:18] = 3    # 48 pixels ...
+    inst[10:16, 18:24] = 4    # ... 36 pixels, touching nucleus 3
+    inst[25:30, 30:36] = 5    # 30 pixels
+    inst[35:40, 50:56] = 7    # 30 pixels, at the bottom border
+    inst[20:29, 44:53] = 8    # 81 pixels
+    return inst
+
+
+#: The right answers for _counted(): 6 nuclei; (48 + 36 + 30 + 81) / 4 = 48.75.
+COUNT, MEAN_AREA = 6, 48.75
+
+
+def _count_solution(instances):
+    from pixelforest import objects
+
+    table = objects.measure(instances)
+    return len(table), table[~table["touches_border"]]["area"].mean()
+
+
+def test_count_solution_is_the_lessons(capsys):
+    n, area = _count_solution(_counted())
+    assert (n, area) == (COUNT, MEAN_AREA)
+    _passes(capsys, lesson.check_count, n, area, _counted())
+
+
+@pytest.mark.parametrize("n, area", [
+    (np.int64(COUNT), np.float32(MEAN_AREA)),             # NumPy scalars
+    (float(COUNT), MEAN_AREA),                             # a count as 6.0
+    (np.array([COUNT]), np.array([[MEAN_AREA]])),          # one-element arrays
+    (COUNT, round(MEAN_AREA, 1)),                          # rounded to one decimal
+    (COUNT, round(MEAN_AREA)),                             # rounded to whole pixels
+], ids=["numpy-scalars", "float-count", "one-element-arrays", "one-decimal", "whole-pixels"])
+def test_count_accepts_unusual_correct_answers(capsys, n, area):
+    _passes(capsys, lesson.check_count, n, area, _counted())
+
+
+def test_count_accepts_other_correct_ways(capsys, small_classifier, nuclei):
+    import pandas as pd
+    from scipy import ndimage as ndi
+    from skimage.measure import regionprops
+
+    inst = _counted()
+    # a pandas one-element Series (a double-bracket column selection)
+    table = pd.DataFrame({"area": [48, 36, 30, 81], "label": [3, 4, 5, 8]})
+    _passes(capsys, lesson.check_count, len(np.unique(inst)) - 1, table[["area"]].mean(), inst)
+    # regionprops and a border test by bounding box
+    props = regionprops(inst)
+    inner = [p.area for p in props if min(p.bbox[:2]) > 0
+             and p.bbox[2] < inst.shape[0] and p.bbox[3] < inst.shape[1]]
+    _passes(capsys, lesson.check_count, len(props), np.mean(inner), inst)
+    # np.bincount without the background, border labels from the edges
+    areas = np.bincount(inst.ravel())
+    edge = np.unique(np.concatenate([inst[0], inst[-1], inst[:, 0], inst[:, -1]]))
+    keep = [v for v in np.unique(inst)[1:] if v not in edge]
+    _passes(capsys, lesson.check_count, ndi.maximum(inst > 0, inst, np.unique(inst)[1:]).size,
+            areas[keep].mean(), inst)
+    # the lesson's own path on a real predict_instances output
+    image, _ = nuclei
+    instances = small_classifier.predict_instances(image)
+    _passes(capsys, lesson.check_count, *_count_solution(instances), instances)
+
+
+@pytest.mark.parametrize("n, hint", [
+    (COUNT + 1, "counted the background"),               # len(np.unique(instances))
+    (8, "largest label value"),                           # instances.max()
+    (255, "number of nucleus pixels"),                    # np.count_nonzero
+    (4, "leaves out the nuclei that touch"),              # border nuclei dropped
+    (2, "only the nuclei that touch the border"),         # inverted selection
+    (5, "connected blobs of the mask"),                   # ndi.label(mask), 8-connected
+    (6.5, "not a whole number"),                          # an average
+    (9, "holds fewer nuclei"),                            # something else
+    (3, "holds more nuclei"),                             # something else
+    (None, "is None"),                                    # printed, not assigned
+    ("6", "the text '6'"),                                # f-string
+    (True, "a yes/no answer"),                            # a comparison
+    (np.array([1, 3, 4, 5, 7, 8]), "of 6 values"),        # np.unique(...) itself
+], ids=lambda v: type(v).__name__ if not isinstance(v, str) or len(v) < 3 else v[:20])
+def test_count_wrong_counts(n, hint):
+    with pytest.raises(ExerciseCheckError, match=hint):
+        lesson.check_count(n, MEAN_AREA, _counted())
+
+
+def test_count_wrong_count_table():
+    from pixelforest import objects
+
+    with pytest.raises(ExerciseCheckError, match="DataFrame of .* not one number"):
+        lesson.check_count(objects.measure(_counted()), MEAN_AREA, _counted())
+
+
+def _wrong_areas():
+    inst = _counted()
+    areas = np.array([30, 48, 36, 30, 30, 81], float)   # labels 1, 3, 4, 5, 7, 8
+    inner = np.array([False, True, True, True, False, True])
+    background = float(np.sum(inst == 0))
+    return [
+        (areas.mean(), "including those cut by the image border"),
+        (areas[~inner].mean(), "the selection is inverted"),
+        (np.median(areas[inner]), "the median area"),
+        (np.median(areas), "the median area of all nuclei"),
+        (areas[inner].sum(), "total area of those nuclei"),
+        (areas.sum(), "total area of all nuclei"),
+        (areas[inner].sum() / inst.size, "fraction of the image"),
+        (areas[inner].sum() / areas.size, "by the number of all nuclei"),
+        (np.bincount(inst.ravel()).mean(), "bincount's first entry is the background"),
+        (np.append(areas[inner], background).mean(), "background \\(label 0\\) as one more"),
+        ((84 + 30 + 81) / 3, "connected blobs of the mask"),
+        (np.mean(np.sqrt(4 * areas[inner] / np.pi)), "a mean diameter"),
+        (np.nan, "NaN: the mean of an empty selection"),
+        (120.0, "mean area below that"),
+        (20.0, "mean area above that"),
+        ("48.75", "the text"),
+        (np.array([48, 36, 30, 81]), "of 4 values"),
+    ]
+
+
+@pytest.mark.parametrize("area, hint", _wrong_areas(),
+                         ids=[f"area-{k}" for k in range(len(_wrong_areas()))])
+def test_count_wrong_mean_areas(area, hint):
+    with pytest.raises(ExerciseCheckError, match=hint):
+        lesson.check_count(COUNT, area, _counted())
+
+
+@pytest.mark.parametrize("labels, hint", [
+    (_counted() > 0, "is a mask"),                             # the mask, not instances
+    ((_counted() > 0).astype(np.uint8), "is a mask"),          # the mask as 0/1 integers
+    (np.where(_counted() > 0, 2, 1).astype(np.uint8), "classes 1 and 2"),  # predict()
+    (None, "label image is missing"),
+    (np.zeros((10, 10), np.uint16), "holds no nuclei"),
+    (_counted() * 0.5, "not a label image"),                   # non-integer values
+], ids=["bool-mask", "int-mask", "classes", "none", "empty", "float"])
+def test_count_wrong_label_image(labels, hint):
+    with pytest.raises(ExerciseCheckError, match=hint):
+        lesson.check_count(COUNT, MEAN_AREA, labels)
+
+
+def test_count_not_done(capsys):
+    out = _not_done(capsys, lesson.check_count, ..., ..., _counted())
+    assert "n_nuclei and mean_area" in out
+    out = _not_done(capsys, lesson.check_count, COUNT, ..., _counted())
+    assert "mean_area still" in out and "n_nuclei" not in out

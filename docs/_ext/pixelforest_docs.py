@@ -13,6 +13,11 @@
   reference solutions in place of the skeletons), with the MyST-only markup
   (exercise, solution and admonition directives, list tables, roles, raw
   HTML) rewritten as ordinary Markdown.
+* ``pixelforest-screenshot`` directive: a figure of a screenshot made by
+  ``tests/docs/test_napari_screenshots.py`` (``docs/_ext/napari_screenshots.py``)
+  into ``docs/_generated/`` before the build.  A missing file is an error
+  when ``PIXELFOREST_REQUIRE_SCREENSHOTS=1`` (``.ci/run``), and otherwise a
+  note on the page saying how to make it.
 """
 
 import importlib
@@ -23,6 +28,7 @@ import shutil
 from pathlib import Path
 
 from docutils import nodes
+from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
@@ -108,6 +114,60 @@ class PixelforestCLI(SphinxDirective):
         nested_parse_with_titles(self.state, StringList(lines, source="pixelforest-cli"),
                                  container)
         return container.children
+
+
+# -- screenshots -----------------------------------------------------------------
+
+#: Folder (under the docs source) of the files made before the build.
+GENERATED = "_generated"
+
+#: How to make the screenshots (shown on the page when they are missing).
+SCREENSHOT_COMMAND = ('PIXELFOREST_REQUIRE_NAPARI=1 xvfb-run -a -s "-screen 0 1920x1080x24" '
+                      "pytest tests/docs/test_napari_screenshots.py")
+
+
+class PixelforestScreenshot(SphinxDirective):
+    """A figure of ``docs/_generated/<file>``: ``:alt:`` required, the content is the caption.
+
+    The image links to the full-size file (the page shows it scaled down).
+    """
+
+    required_arguments = 1
+    has_content = True
+    option_spec = {"alt": directives.unchanged_required,
+                   "class": directives.class_option}
+
+    def run(self):
+        name = self.arguments[0]
+        alt = " ".join(self.options.get("alt", "").split())
+        if len(alt) < 40:
+            raise self.error(f"pixelforest-screenshot {name}: give a real :alt: text "
+                             "(what the picture shows, 40 characters or more)")
+        path = Path(self.env.srcdir) / GENERATED / name
+        caption_text = " ".join(line.strip() for line in self.content if line.strip())
+        if not path.is_file():
+            message = (f"{GENERATED}/{name} is missing: make the napari screenshots with "
+                       f"{SCREENSHOT_COMMAND} before building the site.")
+            if os.environ.get("PIXELFOREST_REQUIRE_SCREENSHOTS") == "1":
+                raise self.error(message + " (PIXELFOREST_REQUIRE_SCREENSHOTS=1 makes this "
+                                 "an error)")
+            note = nodes.admonition(classes=["note", "missing-screenshot"])
+            note += nodes.title(text="Screenshot not made yet")
+            note += nodes.paragraph(text=f"This build has no {name} ({caption_text}). To "
+                                         f"include it, run {SCREENSHOT_COMMAND} first.")
+            return [note]
+        self.env.note_dependency(str(path))
+        uri = f"/{GENERATED}/{name}"
+        # scale=100: shown at its own size (CSS shrinks it to the column), and Sphinx
+        # links a scaled image to its full-size file (html_scaled_image_link)
+        image = nodes.image(uri=uri, alt=alt, scale=100, candidates={"*": uri})
+        figure = nodes.figure(classes=["screenshot"] + self.options.get("class", []))
+        figure += image
+        if caption_text:
+            inline, messages = self.state.inline_text(caption_text, self.lineno)
+            figure += nodes.caption(caption_text, "", *inline)
+            figure += messages
+        return [figure]
 
 
 # -- API pages -----------------------------------------------------------------
@@ -280,6 +340,14 @@ def _markdown_for_jupyter(text, exercises):
             return f"```{arg}\n{body}\n```\n"
         if name in ("figure", "image"):
             return ""
+        if name == "pixelforest-screenshot":  # the picture is on the web page: describe it
+            front = re.match(r"\A---\n(?P<yaml>.*?)\n---\n", match["body"], flags=re.DOTALL)
+            alt = options.get("alt", "")
+            if front:
+                import yaml
+
+                alt = (yaml.safe_load(front["yaml"]) or {}).get("alt", alt)
+            return f"> **Screenshot on the lesson's web page:** {' '.join(str(alt).split())}\n"
         return body + "\n" if body else ""
 
     text = _FENCE.sub(directive, text)
@@ -392,6 +460,7 @@ def write_lesson_notebooks(app, exception):
 
 def setup(app):
     app.add_directive("pixelforest-cli", PixelforestCLI)
+    app.add_directive("pixelforest-screenshot", PixelforestScreenshot)
     app.connect("builder-inited", write_api_pages)
     app.connect("autodoc-skip-member", skip_member)
     app.connect("build-finished", write_lesson_notebooks)

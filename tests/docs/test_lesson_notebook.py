@@ -11,7 +11,7 @@ data, twice:
 * **unfilled**, as downloaded: every checker must say "not done yet" (and
   none may pass), and no later cell may fail;
 * **filled** with the reference solutions (each skeleton cell replaced by the
-  instructor notebook's solution of the same exercise): all five checks pass.
+  instructor notebook's solution of the same exercise): every check passes.
 
 Without a built site they are skipped, unless ``PIXELFOREST_REQUIRE_BROWSER=1``
 (set by ``.ci/run``) turns that into a failure.
@@ -29,7 +29,8 @@ LESSONS = ROOT / "docs" / "_build" / "html" / "lessons"
 LEARNER = LESSONS / "09-segment-with-ml.ipynb"
 INSTRUCTOR = LESSONS / "09-segment-with-ml-solutions.ipynb"
 REQUIRED = os.environ.get("PIXELFOREST_REQUIRE_BROWSER") == "1"
-EXERCISES = ["ex-normalize", "ex-kmeans", "ex-iou", "ex-features", "ex-improvement"]
+EXERCISES = ["ex-normalize", "ex-kmeans", "ex-iou", "ex-features", "ex-improvement",
+             "ex-count"]
 
 
 def _unavailable(reason):
@@ -109,7 +110,7 @@ def test_unfilled_notebook_says_not_done_and_runs_to_the_end(notebooks, tmp_path
     learner, _ = notebooks
     code = _run(copy.deepcopy(learner), tmp_path, monkeypatch)
     text = _text(code)
-    assert text.count("is not done yet") == 5, text
+    assert text.count("is not done yet") == len(EXERCISES), text
     assert "\N{CHECK MARK} Exercise" not in text
     assert _text([code[-1]]), "the last cell printed nothing"
 
@@ -123,7 +124,7 @@ def test_filled_notebook_passes_every_check(notebooks, tmp_path, monkeypatch):
         cell.source = solutions[label].source
     code = _run(learner, tmp_path, monkeypatch)
     text = _text(code)
-    assert text.count("\N{CHECK MARK} Exercise") == 5, text
+    assert text.count("\N{CHECK MARK} Exercise") == len(EXERCISES), text
     assert "is not done yet" not in text
     images = sum("image/png" in output.get("data", {}) for cell in code for output in cell.outputs)
     assert images >= 10, f"expected the lesson's figures, got {images}"

@@ -18,7 +18,9 @@ raising, so that "Run all" in the learner's notebook goes on to the end.
 - :func:`check_iou`: exercise 3, an intersection-over-union function;
 - :func:`check_features`: exercise 4, a per-pixel feature function;
 - :func:`check_improvement`: exercise 5, tables of IoU scores on held-out
-  data and their conclusion.
+  data and their conclusion;
+- :func:`check_count`: exercise 6, the number of nuclei of an instance label
+  image and the mean area of those away from the border.
 
 The learner's code runs with NumPy's floating-point warnings silenced, so a
 division by zero shows up as the hint about it, not as a stray warning.
@@ -41,6 +43,7 @@ __all__ = [
     "check_iou",
     "check_features",
     "check_improvement",
+    "check_count",
     "NOT_DONE",
 ]
 
@@ -1281,3 +1284,275 @@ def check_improvement(scores, predictions, reference, *, candidate, improved,
     parts = [f"{key}: {mine:.3f} against {best:.3f} ({best_name}, {mine - best:+.3f})"
              for key, mine, best, best_name in summary]
     _passed(f"Exercise 5 passed: {candidate} on held-out data, " + "; ".join(parts) + ".")
+
+
+# -- exercise 6: count and measure ------------------------------------------------------
+
+def _one_number(value, exercise, name, what):
+    """``value`` as a float; a one-element array or pandas object counts as its element."""
+    if value is None:
+        _fail(exercise, f"{name} is None.",
+              f"assign {what} to {name} (a cell or function that only prints returns None).")
+    if isinstance(value, (bool, np.bool_)):
+        _fail(exercise, f"{name} is {value}, a yes/no answer.", f"{name} must be {what}.")
+    if isinstance(value, str):
+        _fail(exercise, f"{name} is the text {value!r}.",
+              f"give the number itself, not formatted text: {name} = ... without f\"...\".")
+    if hasattr(value, "to_numpy"):  # a pandas Series or DataFrame
+        array = np.asarray(value.to_numpy())
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError):
+            array = np.asarray(None, dtype=object)
+    if array.shape and array.size != 1:
+        kind = type(value).__name__
+        _fail(exercise, f"{name} is a {kind} of {array.size} values (shape {array.shape}), "
+                        "not one number.",
+              f"reduce it to {what}: for a table, e.g. len(table) or a column's .mean() "
+              "(table['area'].mean()).")
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        _fail(exercise, f"{name} is a {type(value).__name__}, not a number.",
+              f"{name} must be {what}.")
+    return float(array.ravel()[0])
+
+
+def _instance_facts(instances):
+    """What the lesson's label image holds: ids, areas, border objects, blobs."""
+    from scipy import ndimage as ndi
+
+    labels = np.asarray(instances)
+    ids = np.unique(labels[labels > 0])
+    counts = np.bincount(labels.ravel().astype(np.int64))
+    areas = counts[ids].astype(np.float64)
+    edges = np.concatenate([np.take(labels, index, axis=axis).ravel()
+                            for axis in range(labels.ndim) for index in (0, -1)])
+    inner = ~np.isin(ids, edges)
+    structure = ndi.generate_binary_structure(labels.ndim, labels.ndim)
+    blobs, n_blobs = ndi.label(labels > 0, structure=structure)
+    blobs4, n_blobs4 = ndi.label(labels > 0)
+    blob_ids = np.arange(1, n_blobs + 1)
+    blob_edges = np.concatenate([np.take(blobs, index, axis=axis).ravel()
+                                 for axis in range(blobs.ndim) for index in (0, -1)])
+    blob_areas = np.bincount(blobs.ravel())[1:].astype(np.float64)
+    blob_inner = ~np.isin(blob_ids, blob_edges)
+    return {"labels": labels, "ids": ids, "areas": areas, "inner": inner,
+            "counts": counts, "n_blobs": (n_blobs, n_blobs4), "blob_areas": blob_areas,
+            "blob_inner": blob_inner}
+
+
+def _close_number(value, target, tol=0.501):
+    """Equal up to rounding to whole pixels (or a relative 1e-6 for large values)."""
+    return bool(np.isfinite(target)) and abs(value - target) <= max(tol, 1e-6 * abs(target))
+
+
+def _diagnose_count(n, facts):
+    ids, inner, labels = facts["ids"], facts["inner"], facts["labels"]
+    true = ids.size
+    known = [
+        (true + 1, "you counted the background (label 0) as a nucleus: np.unique(instances) "
+                   "includes 0.",
+         "count only the nonzero labels: len(np.unique(instances[instances > 0])), or "
+         "len(table) for the measurement table."),
+        (int(labels.max()), "that is the largest label value, not the number of labels: "
+                            "label values can skip numbers.",
+         "count the distinct nonzero labels, len(np.unique(instances[instances > 0])), "
+         "not instances.max()."),
+        (int(np.count_nonzero(labels)), "that is the number of nucleus pixels, not of "
+                                        "nuclei.",
+         "count the distinct nonzero labels, each nucleus once."),
+        (int(inner.sum()), "that leaves out the nuclei that touch the image border.",
+         "count every nucleus; leave the border nuclei out of the mean area only."),
+        (int((~inner).sum()), "that counts only the nuclei that touch the border.",
+         "count every nucleus in instances."),
+        (facts["n_blobs"][0], "that is the number of connected blobs of the mask, in "
+                              "which touching nuclei are one blob.",
+         "count the labels of instances (predict_instances split the touching nuclei), "
+         "not ndi.label of the mask."),
+        (facts["n_blobs"][1], "that is the number of connected blobs of the mask, in "
+                              "which touching nuclei are one blob.",
+         "count the labels of instances (predict_instances split the touching nuclei), "
+         "not ndi.label of the mask."),
+    ]
+    for value, problem, hint in known:
+        if value != true and n == value:
+            _fail(6, f"n_nuclei is {n:g}: {problem}", hint)
+    if n != round(n):
+        _fail(6, f"n_nuclei is {n:g}, not a whole number.",
+              "a count is an integer: count the labels, do not average or divide.")
+    _fail(6, f"n_nuclei is {n:g}, but instances holds {'more' if true > n else 'fewer'} "
+             "nuclei.",
+          "count the distinct nonzero labels of instances (the image predict_instances "
+          "returned), e.g. len(np.unique(instances[instances > 0])).")
+
+
+def _diagnose_area(area, facts):
+    areas, inner, labels = facts["areas"], facts["inner"], facts["labels"]
+    true = float(areas[inner].mean())
+    kept = areas[inner]
+    n_background = float(np.sum(labels == 0))
+    blob_inner = facts["blob_areas"][facts["blob_inner"]]
+    known = [
+        (float(areas.mean()), "that is the mean area of all nuclei, including those cut "
+                              "by the image border.",
+         "leave out the nuclei that touch the border, e.g. "
+         "table[~table['touches_border']]['area'].mean()."),
+        (float(areas[~inner].mean()) if (~inner).any() else np.nan,
+         "that is the mean area of the nuclei that touch the border only: the selection "
+         "is inverted.",
+         "keep the rows where touches_border is False: table[~table['touches_border']]."),
+        (float(np.median(kept)), "that is the median area, not the mean.",
+         "use .mean() (np.mean), not the median."),
+        (float(np.median(areas)), "that is the median area of all nuclei, not the mean of "
+                                  "those away from the border.",
+         "use .mean() on the nuclei that do not touch the border."),
+        (float(kept.sum()), "that is the total area of those nuclei, not their mean.",
+         "divide by the number of nuclei you kept, or use .mean()."),
+        (float(areas.sum()), "that is the total area of all nuclei, not a mean.",
+         "take the mean, over the nuclei that do not touch the border."),
+        (float(kept.sum()) / labels.size, "that is the fraction of the image the nuclei "
+                                          "cover, not an area in pixels.",
+         "average the areas (in pixels) of the nuclei, do not divide by the image size."),
+        (float(areas.sum()) / labels.size, "that is the fraction of the image the nuclei "
+                                           "cover, not an area in pixels.",
+         "average the areas (in pixels) of the nuclei, do not divide by the image size."),
+        (float(kept.sum()) / areas.size, "that divides the area of the nuclei away from "
+                                         "the border by the number of all nuclei.",
+         "divide by the number of nuclei you kept, or use .mean() on the kept rows."),
+        (float(np.mean(facts["counts"])), "np.bincount's first entry is the background "
+                                          "(label 0), and the mean included it.",
+         "drop the background before averaging: np.bincount(instances.ravel())[1:], or "
+         "use the table's area column."),
+        (float(np.append(kept, n_background).mean()), "the mean included the background "
+                                                      "(label 0) as one more 'nucleus'.",
+         "average the areas of the nonzero labels only."),
+        (float(np.append(areas, n_background).mean()), "the mean included the background "
+                                                       "(label 0) as one more 'nucleus'.",
+         "average the areas of the nonzero labels only, away from the border."),
+        (float(blob_inner.mean()) if blob_inner.size else np.nan,
+         "that is the mean area of the connected blobs of the mask, in which touching "
+         "nuclei are one blob.",
+         "measure the labels of instances (objects.measure(instances)), not ndi.label of "
+         "the mask."),
+        (float(np.mean(np.sqrt(4 * kept / np.pi))), "that is a mean diameter (a length), "
+                                                     "not an area.",
+         "average the area column (pixels), not a diameter or axis length."),
+    ]
+    # a cause is named only if the answer is that value (to one decimal) and no other
+    matches = {(problem, hint) for value, problem, hint in known
+               if not _close_number(value, true) and _close_number(area, value, tol=0.051)}
+    if len(matches) == 1:
+        problem, hint = matches.pop()
+        _fail(6, f"mean_area is {area:.4g}: {problem}", hint)
+    if len(matches) > 1:
+        _fail(6, f"mean_area is {area:.4g}, which is " + " or ".join(
+                  sorted(problem.split(",")[0].removeprefix("that is ").rstrip(".")
+                         for problem, _ in matches)) + ".",
+              "measure instances (objects.measure(instances)), keep the rows where "
+              "touches_border is False, and take the mean of their 'area' (in pixels).")
+    _fail(6, f"mean_area is {area:.4g}, but the nuclei of instances that do not touch the "
+             f"border have a mean area {'above' if true > area else 'below'} that.",
+          "measure instances (objects.measure(instances)), keep the rows where "
+          "touches_border is False, and take the mean of their 'area' (in pixels).")
+
+
+def check_count(n_nuclei, mean_area, instances):
+    """Check a count of nuclei and their mean area (exercise 6).
+
+    ``n_nuclei`` must be the number of objects (distinct nonzero labels) of
+    the instance label image ``instances``, and ``mean_area`` the mean area,
+    in pixels, of the objects that do not touch the image border (those are
+    cut off, so their area is too small).  A mean area rounded to whole
+    pixels is accepted.
+
+    Parameters
+    ----------
+    n_nuclei : int
+        The learner's count (a one-element array or pandas object is fine).
+    mean_area : float
+        The learner's mean area in pixels.
+    instances : array_like of int
+        The instance label image that was counted (0 = background), e.g.
+        from :meth:`PixelClassifier.predict_instances`.
+
+    Raises
+    ------
+    ExerciseCheckError
+        With the cause: the background counted as a nucleus, the largest
+        label instead of the number of labels, pixels instead of objects,
+        the blobs of the mask instead of the instances, border nuclei left
+        out of the count (or only they counted); a mean over all nuclei or
+        only the border ones, the median, a total, a fraction of the image,
+        a division by the wrong count, the background in a ``bincount``, the
+        blobs of the mask, a diameter; not one number, text, None, a mask
+        instead of the instance labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> instances = np.zeros((10, 12), np.uint16)
+    >>> instances[0:3, 0:3] = 1      # cut by the border
+    >>> instances[4:7, 4:8] = 2      # 12 pixels
+    >>> instances[4:8, 8:10] = 3     # 8 pixels, touching nucleus 2
+    >>> check_count(3, 10.0, instances)
+    ✓ Exercise 6 passed: 3 nuclei; the 2 that do not touch the border have a mean area of 10.0 pixels.
+    >>> check_count(4, 10.0, instances)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pixelforest.errors.ExerciseCheckError: Exercise 6: n_nuclei is 4: you counted the background...
+    """
+    waiting = [name for name, value in (("n_nuclei", n_nuclei), ("mean_area", mean_area))
+               if _is_placeholder(value)]
+    if waiting:
+        _not_done(6, f"{' and '.join(waiting)} still '...'. Replace "
+                     f"{'it' if len(waiting) == 1 else 'them'} where it says "
+                     "'# your code here' and run the cell again.")
+        return
+    if instances is None or _is_placeholder(instances):
+        _fail(6, "the label image is missing.",
+              "pass the instance labels you counted as the third argument: "
+              "check_count(n_nuclei, mean_area, instances).")
+    try:
+        labels = check_image(instances, name="instances")
+    except PixelforestError as exc:
+        raise ExerciseCheckError(
+            f"Exercise 6: the label image you passed cannot be used ({exc}). Hint: pass "
+            "the instance labels from predict_instances as the third argument.") from exc
+    values = np.unique(labels)
+    if labels.dtype == bool or (values.tolist() == [0, 1]
+                                and _instance_facts(labels.astype(np.int64))["n_blobs"][0] > 1):
+        _fail(6, "the third argument is a mask (nucleus or not), not instance labels: "
+                 "every nucleus in it has the same value.",
+              "pass instances, the label image of predict_instances, in which each "
+              "nucleus has its own number.")
+    if values.size and set(values.tolist()) <= {1, 2} and 0 not in values:
+        _fail(6, "the third argument holds only the classes 1 and 2, with no 0: it is the "
+                 "class prediction (1 = background, 2 = nucleus), not instance labels.",
+              "pass instances = model.predict_instances(...), in which 0 is the background "
+              "and each nucleus has its own number.")
+    if not (np.issubdtype(labels.dtype, np.integer)
+            or (np.issubdtype(labels.dtype, np.floating)
+                and np.all(labels == np.round(labels)))) or labels.min() < 0:
+        _fail(6, f"the third argument (dtype {labels.dtype}) is not a label image.",
+              "pass instances, the integer label image of predict_instances (0 = background).")
+    facts = _instance_facts(labels.astype(np.int64))
+    if facts["ids"].size == 0:
+        _fail(6, "the label image you passed holds no nuclei (only zeros).",
+              "pass instances, the label image of predict_instances.")
+    n = _one_number(n_nuclei, 6, "n_nuclei", "the number of nuclei (one integer)")
+    area = _one_number(mean_area, 6, "mean_area", "one mean area in pixels")
+    if n != facts["ids"].size:
+        _diagnose_count(n, facts)
+    if not facts["inner"].any():
+        _fail(6, "every nucleus of the label image touches its border, so no mean area of "
+                 "whole nuclei can be computed.",
+              "pass the lesson's instances (most nuclei lie inside the image).")
+    if np.isnan(area):
+        _fail(6, "mean_area is NaN: the mean of an empty selection.",
+              "check the filter: it must keep the nuclei that do NOT touch the border, "
+              "table[~table['touches_border']] (touches_border holds True/False).")
+    true = float(facts["areas"][facts["inner"]].mean())
+    if not _close_number(area, true):
+        _diagnose_area(area, facts)
+    _passed(f"Exercise 6 passed: {facts['ids'].size} nuclei; the {int(facts['inner'].sum())} "
+            f"that do not touch the border have a mean area of {true:.1f} pixels.")
