@@ -125,7 +125,8 @@ def test_values_and_levels(written):
     assert coarse_info["spacing"] == (2.0, 1.0)
     # the image: channels first as NGFF orders them, values as they were
     np.testing.assert_array_equal(images.imread(path), np.moveaxis(image, -1, 0))
-    np.testing.assert_array_equal(images.imread(path, level=1), np.moveaxis(image, -1, 0)[:, ::2, ::2])
+    np.testing.assert_array_equal(images.imread(path, level=1),
+                                  np.moveaxis(image, -1, 0)[:, ::2, ::2])
     # pixelforest's own readers find the labels and their metadata
     np.testing.assert_array_equal(images.imread(path / "labels" / "prediction"), labels)
     assert images.read_metadata(path / "labels" / "prediction")["foreground"] == 2

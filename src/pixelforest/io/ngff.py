@@ -453,8 +453,8 @@ def ngff_label_attrs(*, axes, spacing=None, unit=None, levels=1, class_names=Non
     >>> attrs = ngff_label_attrs(axes="yx", spacing=(0.5, 0.5),
     ...                          class_names={"1": "background", "2": "nucleus"})
     >>> label = attrs["ome"]["image-label"]
-    >>> label["colors"]
-    [{'label-value': 1, 'rgba': [230, 159, 0, 255]}, {'label-value': 2, 'rgba': [86, 180, 233, 255]}]
+    >>> label["colors"][1]
+    {'label-value': 2, 'rgba': [86, 180, 233, 255]}
     >>> label["properties"][1], label["source"]
     ({'label-value': 2, 'class': 'nucleus'}, {'image': '../../'})
     """
@@ -912,7 +912,8 @@ def add_ome_zarr_labels(path, labels, *, name="prediction", class_names=None, co
     >>> image = np.arange(24, dtype=np.uint16).reshape(4, 6)
     >>> _ = write_ome_zarr_labels(out, (image > 11).astype(np.uint8), image=image, spacing=0.5)
     >>> _ = add_ome_zarr_labels(out, (image > 5).astype(np.uint8), name="otsu")
-    >>> read_ome_zarr_labels(out, "otsu")[1]["names"], read_ome_zarr_labels(out, "otsu")[1]["spacing"]
+    >>> info = read_ome_zarr_labels(out, "otsu")[1]
+    >>> info["names"], info["spacing"]
     (['prediction', 'otsu'], (0.5, 0.5))
     """
     import zarr
@@ -1080,7 +1081,8 @@ def read_ome_zarr_labels(path, name=None, *, level=0, lazy=False):
             f"{path} label image {name!r} has no level {level}; it has {len(datasets)} "
             f"(0 to {len(datasets) - 1})."
         )
-    axes_meta = multiscale.get("axes") or [{"name": a} for a in "tczyx"[-group[datasets[0]["path"]].ndim:]]
+    ndim = group[datasets[0]["path"]].ndim
+    axes_meta = multiscale.get("axes") or [{"name": a} for a in "tczyx"[-ndim:]]  # 0.3
     axes = [a["name"] if isinstance(a, dict) else str(a) for a in axes_meta]
     array_path = path / (group.path or "") / datasets[level]["path"]
     labels = imread_lazy(array_path) if lazy else imread(array_path)
