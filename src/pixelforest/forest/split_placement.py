@@ -47,6 +47,8 @@ def place_splits(forest, X, U):
     """
     from skimage.filters import threshold_otsu
 
+    # every root sees all of U: its valley depends on the feature only
+    root_valleys = {}
     for tree in forest.estimators_:
         t = tree.tree_
         feature, threshold = t.feature, t.threshold
@@ -59,15 +61,28 @@ def place_splits(forest, X, U):
             if rows_left.size == 0 or rows_right.size == 0:
                 continue
             a, b = float(X[rows_left, f].max()), float(X[rows_right, f].min())
-            u = U[pu[node], f]
-            if not a < b or u.size < SPLIT_MIN_PIXELS or u.min() == u.max():
+            if not a < b:
                 continue
-            try:
-                valley = float(threshold_otsu(u))
-            except ValueError:  # values too close for 256 histogram bins: keep the split
+            if node == 0 and f in root_valleys:
+                valley = root_valleys[f]
+            else:
+                valley = _valley(U[pu[node], f], threshold_otsu)
+                if node == 0:
+                    root_valleys[f] = valley
+            if valley is None:
                 continue
             threshold[node] = min(max(valley, a), np.nextafter(b, a))
     return forest
+
+
+def _valley(u, threshold_otsu):
+    """Otsu's threshold of the unlabelled values ``u`` at a node, or None to keep the split."""
+    if u.size < SPLIT_MIN_PIXELS or u.min() == u.max():
+        return None
+    try:
+        return float(threshold_otsu(u))
+    except ValueError:  # values too close for 256 histogram bins
+        return None
 
 
 def rows_at_nodes(tree, X):
