@@ -6,7 +6,8 @@ or a display the module is skipped, unless ``PIXELFOREST_REQUIRE_NAPARI=1``
 (set by ``.ci/run``) makes that a failure.  Painting goes through napari's
 own Labels API (``paint``, ``data_setitem``).  A screenshot of the widget
 on a real sample is written to
-``docs/_build/html/_screenshots/napari-widget.png``.
+``docs/_build/html/_screenshots/napari-widget.png``, and one of its objects
+(counted, classified from clicks, their table) to ``napari-objects.png``.
 """
 
 import os
@@ -366,6 +367,21 @@ def test_screenshot_on_a_real_sample(make_napari_viewer, qtbot):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shot = viewer.screenshot(str(SCREENSHOT), canvas_only=False)
     assert shot.shape[0] > 400 and shot.shape[1] > 800
+    # the objects: counted, two classes clicked, the table dock
+    with qtbot.waitSignal(widget.objects_counted, timeout=WAIT_MS):
+        widget.count_objects()
+    objects = widget.objects_layer.data
+    table = widget.objects_table.sort_values("area")
+    for label in table["label"].tolist()[:3]:
+        _click(widget.objects_layer, _inside(objects, label))
+    widget.selected_object_class = 2
+    with qtbot.waitSignal(widget.objects_classified, timeout=WAIT_MS):
+        for label in table["label"].tolist()[-3:]:
+            _click(widget.objects_layer, _inside(objects, label))
+    viewer.layers["prediction"].visible = False
+    qtbot.wait(200)  # let the canvas draw (not an assertion)
+    shot = viewer.screenshot(str(SCREENSHOT.with_name("napari-objects.png")), canvas_only=False)
+    assert shot.shape[0] > 400 and shot.shape[1] > 800
 
 
 def test_stroke_scores_and_where_to_paint_next(make_napari_viewer, qtbot, small):
@@ -446,6 +462,37 @@ def test_camera_move_restarts_the_prediction_at_the_new_view(make_napari_viewer,
     _check(widget, mosaic)
     ref = PixelClassifier().fit(mosaic, painted)
     assert np.array_equal(widget.prediction_layer.data, ref.predict(mosaic))
+
+
+def test_changing_slice_restarts_the_prediction_at_the_new_slice(make_napari_viewer, qtbot):
+    volume, labels = datasets.synthetic_nuclei((24, 64, 64), 8, 0)
+    viewer = make_napari_viewer()
+    viewer.add_image(volume, name="stack")
+    widget = _widget(viewer)
+    widget.live = False
+    widget.feature_preset = "small"
+    viewer.dims.set_current_step(0, 8)
+    widget.scribbles_layer.paint((8, 3, 3), 1)
+    ys, xs = np.nonzero(labels[8] > 0)
+    widget.scribbles_layer.data_setitem((np.full(ys.size, 8), ys, xs), 2)
+    regions, gate = [], threading.Event()
+    predict_region = widget._trainer.predict_region
+
+    def gated_region(clf, key, image, where, **kwargs):
+        regions.append(where)
+        if len(regions) == 1:
+            gate.wait(WAIT_MS / 1000)
+        return predict_region(clf, key, image, where, **kwargs)
+
+    widget._trainer.predict_region = gated_region
+    widget.update(wait=False)
+    qtbot.waitUntil(lambda: len(regions) == 1, timeout=WAIT_MS)
+    assert regions[0][0] == slice(8, 9)
+    viewer.dims.set_current_step(0, 20)       # another slice while the worker is busy
+    with qtbot.waitSignal(widget.updated, timeout=WAIT_MS):
+        gate.set()
+    assert regions[1] == (slice(20, 21), slice(0, 64), slice(0, 64))
+    _check(widget, volume, features="small")
 
 
 def _image_folder(folder, images):
@@ -568,7 +615,7 @@ def _click(layer, position, *, drag_to=None):
                                                pos=pos))
 
 
-def test_count_measure_and_classify_objects(make_napari_viewer, qtbot, small):
+def test_count_measure_and_classify_objects(make_napari_viewer, qtbot, small, tmp_path):
     import pandas as pd
 
     from pixelforest.objects import measure
@@ -634,6 +681,19 @@ def test_count_measure_and_classify_objects(make_napari_viewer, qtbot, small):
     annotated = {int(dock.cell(i, "label")): dock.cell(i, "annotated")
                  for i in range(dock.model.rowCount())}
     assert annotated[order[-1]] == "class 2" and annotated[order[2]] == ""
+    # saved as OME-Zarr labels (classes named per object) with the table beside
+    from pixelforest.io.ngff import read_ome_zarr_labels
+
+    written = widget.export_objects(tmp_path / "objects.ome.zarr")
+    assert written == [tmp_path / "objects.ome.zarr", tmp_path / "objects.csv"]
+    back, info = read_ome_zarr_labels(written[0])
+    assert np.array_equal(back, labels) and info["name"] == "objects"
+    names = {1: "class 1", 2: "class 2", 3: "clump"}
+    assert info["class_names"] == {int(k): names[int(v)] for k, v in
+                                   zip(table["label"], widget.objects_table["class"])}
+    csv = pd.read_csv(written[1])
+    assert csv["label"].tolist() == table["label"].tolist()
+    assert csv["class"].tolist() == classes
 
 
 def _inside(labels, label):

@@ -171,12 +171,20 @@ class ObjectsPanel(QWidget):
         self.add_button = QPushButton("Add object class")
         self.add_button.clicked.connect(lambda: self.add_class())
         row.addWidget(self.add_button)
+        self.save_button = QPushButton("Save objects...")
+        self.save_button.setObjectName("save_objects")
+        self.save_button.setToolTip(
+            "Save the objects as OME-Zarr labels next to the image with the table as CSV "
+            "beside them, or the table alone (*.csv)")
+        self.save_button.clicked.connect(self._ask_export)
+        row.addWidget(self.save_button)
         layout.addLayout(row)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         layout.addWidget(QLabel("Object classes (click objects to assign the selected one):"))
         self.class_list = QListWidget()
+        self.class_list.setMinimumHeight(44)
         self.class_list.setMaximumHeight(80)
         self.class_list.itemChanged.connect(self._on_renamed)
         layout.addWidget(self.class_list)
@@ -234,6 +242,25 @@ class ObjectsPanel(QWidget):
 
     def _set_status(self, text):
         self.status.setText(text)
+
+    def _ask_export(self):
+        from qtpy.QtWidgets import QFileDialog
+
+        from pixelforest.errors import PixelforestError
+
+        zarr_filter, csv_filter = "OME-Zarr labels + CSV table (*.ome.zarr)", "CSV table (*.csv)"
+        path, chosen = QFileDialog.getSaveFileName(self, "Save objects", "",
+                                                   f"{zarr_filter};;{csv_filter}")
+        if not path:
+            return
+        if not path.lower().endswith((".zarr", ".csv")):
+            path += ".csv" if chosen == csv_filter else ".ome.zarr"
+        try:
+            written = self.export(path)
+        except (PixelforestError, OSError, ValueError) as exc:
+            self._set_status(f"{type(exc).__name__}: {exc}")
+        else:
+            self._set_status("written: " + ", ".join(str(p) for p in written))
 
     # -- counting ----------------------------------------------------------------
     def count(self, *, wait=False):
@@ -310,9 +337,8 @@ class ObjectsPanel(QWidget):
         return (f"{n} object{'s' * (n != 1)}, mean {size} {s[f'mean_{size}']:.1f} px "
                 f"({int(s['touching_border'])} touching the border)")
 
-    def _refresh_table(self):
-        if self.table is None:
-            return
+    def named_table(self):
+        """The measurements with the class names: ``annotated`` (by hand) and ``class`` (predicted)."""
         table = self.table.copy()
         names = self.class_names
         table.insert(1, "annotated", [names.get(self.annotations.get(int(k)), "")
@@ -320,11 +346,25 @@ class ObjectsPanel(QWidget):
         if "class" in table:
             table["class"] = [names.get(int(v), str(v)) for v in table["class"]]
             table.insert(1, "class", table.pop("class"))
-        if self.table_dock is None:
+        return table
+
+    def _refresh_table(self):
+        if self.table is None:
+            return
+        self._dock().show_table(self.named_table(), self._summary_text())
+
+    def _dock(self):
+        """The table dock, made (again, if the user closed it) when needed."""
+        dock = self.table_dock
+        try:
+            alive = dock is not None and dock.parent() is not None
+        except RuntimeError:  # deleted with its closed dock
+            alive = False
+        if not alive:
             self.table_dock = ObjectsTable()
             self.owner.viewer.window.add_dock_widget(self.table_dock, name="Objects",
-                                                     area="right")
-        self.table_dock.show_table(table, self._summary_text())
+                                                     area="bottom")
+        return self.table_dock
 
     def _colors(self):
         colors = {None: "transparent", 0: "transparent"}
@@ -337,6 +377,56 @@ class ObjectsPanel(QWidget):
 
         if self.classes_layer is not None:
             self.classes_layer.colormap = DirectLabelColormap(color_dict=self._colors())
+
+    # -- files -----------------------------------------------------------------------
+    def export(self, path):
+        """Write the objects: ``*.csv`` the table, ``*.zarr`` OME-Zarr labels and the table beside.
+
+        The OME-Zarr store holds the image and the instance labels under
+        ``labels/objects``; its ``image-label`` metadata name and colour
+        each object that has a class (predicted, else given by hand), so
+        NGFF tools show the classes.  The CSV table (one row per object,
+        with the ``annotated`` and ``class`` names) is written next to it
+        as ``<name>.csv``.  Both are written atomically.
+
+        Returns
+        -------
+        paths : list of Path
+            The files written.
+        """
+        from pathlib import Path
+
+        from pixelforest.errors import UnsupportedFormatError
+        from pixelforest.objects import write_csv
+
+        if self.table is None:
+            raise NotFittedError("no objects yet; count objects first.")
+        path = Path(path)
+        name = path.name.lower()
+        if name.endswith(".csv"):
+            write_csv(self.named_table(), path)
+            return [path]
+        if not name.endswith(".zarr"):
+            raise UnsupportedFormatError(
+                f"cannot export the objects as {path.name!r}; name the file *.ome.zarr "
+                "(labels with the image, and a CSV table beside) or *.csv (the table).")
+        from pixelforest.io.ngff import write_ome_zarr_labels
+
+        layer = self.owner.image_layer
+        classes = (dict(zip(self.table["label"].tolist(), self.table["class"].tolist()))
+                   if "class" in self.table else dict(self.annotations))
+        ndim = self.labels.ndim
+        write_ome_zarr_labels(
+            path, self.labels, image=np.asarray(layer.data), name="objects",
+            channel_axis=-1 if layer.rgb else None,
+            class_names={int(k): self.class_names.get(int(v), str(v))
+                         for k, v in classes.items()},
+            colors={int(k): _class_color(v) for k, v in classes.items()},
+            spacing=tuple(float(v) for v in layer.scale[-ndim:]))
+        stem = path.name[:-len(".ome.zarr")] if name.endswith(".ome.zarr") else path.stem
+        table_path = path.with_name(stem + ".csv")
+        write_csv(self.named_table(), table_path)
+        return [path, table_path]
 
     # -- classifying ---------------------------------------------------------------
     def _on_click(self, layer, event):

@@ -281,7 +281,8 @@ class PixelClassifierWidget(QWidget):
 
         layout.addWidget(QLabel("Classes (double-click to rename):"))
         self._class_list = QListWidget()
-        self._class_list.setMaximumHeight(110)
+        self._class_list.setMinimumHeight(44)
+        self._class_list.setMaximumHeight(90)
         self._class_list.itemChanged.connect(self._on_class_renamed)
         self._class_list.currentItemChanged.connect(self._on_class_selected)
         layout.addWidget(self._class_list)
@@ -359,7 +360,7 @@ class PixelClassifierWidget(QWidget):
         self._batch_bar.setObjectName("batch_progress")
         self._batch_bar.setRange(0, 1)
         self._batch_bar.setValue(0)
-        self._batch_bar.setFormat("%v / %m files")
+        self._batch_bar.setFormat("")
         row.addWidget(self._batch_bar, 1)
         self._cancel_button = QPushButton("Cancel")
         self._cancel_button.setObjectName("cancel_batch")
@@ -812,44 +813,36 @@ class PixelClassifierWidget(QWidget):
     def _predict_view_first(self, job, clf, stale, post):
         """On the worker thread: predict ``job.image`` with ``clf``, the region in view first.
 
-        The engine's :meth:`~pixelforest.napari.live.LiveTrainer.predict`
-        predicts the view, then the rest nearest first.  When the region in
-        view changes (a pan, a zoom, another slice) its order is stale: it
-        stops at the next region and the pixels not yet predicted are
-        planned again around the new view (:func:`plan_regions`), with the
-        same model (no retraining), as often as the view moves.  Regions
-        are exact whatever their cut, so the result is the same image.
+        The regions come from :func:`~pixelforest.napari.live.plan_regions`
+        (the view, then the rest nearest first) and each is predicted by
+        :meth:`LiveTrainer.predict_region
+        <pixelforest.napari.live.LiveTrainer.predict_region>`, which keeps
+        the view's cached feature blocks.  When the region in view changes
+        (a pan, a zoom, another slice) the order is stale: after the region
+        under way (so a long pan still shows progress) the pixels not yet
+        predicted are planned again around the new view, with the same
+        model (no retraining), as often as the view moves.  A new stroke
+        (``stale()``) stops at the next block.  Regions are exact whatever
+        their cut, so the result is the same image.
         """
         spatial = job.image.shape[:clf.ndim_]
         done = np.zeros(spatial, dtype=bool)
-
-        def emit(where, labels, unc):
-            done[where] = True
-            post(("region", job.gen, job.key, where, labels, unc,
-                  time.perf_counter() - job.started, np.count_nonzero(done) / done.size))
-
-        view_gen = self._view_gen
-        try:
-            self._trainer.predict(clf, job.key, job.image, visible=lambda: self._visible,
-                                  emit=emit, block=self.region_block,
-                                  cancelled=lambda: stale() or self._view_gen != view_gen)
-            return
-        except Cancelled:
-            if stale():
-                raise
-        while True:  # the view moved: what is left, the new view first
-            view_gen = self._view_gen
-            replan = False
-            for where in plan_regions(spatial, self._visible, block=self.region_block):
+        while True:
+            view_gen, view = self._view_gen, self._visible
+            for where in plan_regions(spatial, view, block=self.region_block):
                 if stale():
                     raise Cancelled("the update was cancelled by newer work.")
                 if self._view_gen != view_gen:
-                    replan = True
-                    break
+                    break   # the view moved: what is left, the new view first
                 box = _undone_box(done, where)
-                if box is not None:
-                    emit(box, *self._trainer.predict_region(clf, job.key, job.image, box))
-            if not replan:
+                if box is None:
+                    continue
+                labels, unc = self._trainer.predict_region(clf, job.key, job.image, box,
+                                                           keep=view, cancelled=stale)
+                done[box] = True
+                post(("region", job.gen, job.key, box, labels, unc,
+                      time.perf_counter() - job.started, np.count_nonzero(done) / done.size))
+            else:
                 return
 
     def _on_message(self, msg):
@@ -1155,6 +1148,12 @@ class PixelClassifierWidget(QWidget):
         """
         self._objects.assign(label, value, wait=wait)
 
+    def export_objects(self, path):
+        """Write the counted objects: ``*.ome.zarr`` labels with the image and a CSV table
+        beside, or ``*.csv`` the table alone (see :meth:`ObjectsPanel.export
+        <pixelforest.napari._objects.ObjectsPanel.export>`); returns the paths written."""
+        return self._objects.export(path)
+
     # -- files -----------------------------------------------------------------
     def save_model(self, path):
         """Save :attr:`model` as a ``.skops`` file (see :func:`pixelforest.save_model`)."""
@@ -1367,6 +1366,7 @@ class PixelClassifierWidget(QWidget):
     def _batch_started(self):
         self._batch_bar.setRange(0, 1)
         self._batch_bar.setValue(0)
+        self._batch_bar.setFormat("%v / %m files")
         self._batch_button.setEnabled(False)
         self._cancel_button.setEnabled(True)
         self._batch_label.setText("applying the model to the folder...")
@@ -1419,8 +1419,10 @@ class PixelClassifierWidget(QWidget):
 
     # -- shutting down -----------------------------------------------------------
     def close_worker(self):
-        """Stop the background thread (done when the widget is destroyed)."""
+        """Stop the background thread (done when the widget is destroyed) and a batch under way."""
         self._gen += 1
+        if self._batch is not None:
+            self._batch[0].set()   # it stops after the file being predicted
         if self._worker is not None:
             self._worker.stop()
             self._worker.join()
