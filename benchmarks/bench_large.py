@@ -1,7 +1,10 @@
 """Benchmark: peak memory and time of ``pixelforest predict`` on an 8192 x 8192 Zarr.
 
 Target (issue 5): predicting an 8192 x 8192 uint8 Zarr with a default
-model and default settings peaks below 1.5 GB of resident memory.
+model and default settings peaks below 1.5 GB of resident memory.  The
+same bound is checked for instance labels (issue 12, ``--kind instances``:
+the probability, the whole-image statistics and the objects, block by block
+with an overlap larger than the objects).
 
 The script
 
@@ -16,7 +19,12 @@ The script
    memory with psutil) and prints its peak RSS and wall time;
 4. runs the peer in the same way: the in-memory ``clf.predict`` of a
    ``--peer-size`` crop of the same image in a child process, and prints the
-   ratios (memory per megapixel, throughput).
+   ratios (memory per megapixel, throughput);
+5. (``--kind instances`` or ``both``, the default) runs ``pixelforest predict
+   MODEL big.zarr -o instances.zarr --kind instances`` the same way, prints
+   its peak RSS, wall time, object count, radius and overlap (from the
+   output's metadata), the PASS/FAIL of the same memory bound, and the peer:
+   the in-memory ``clf.predict_instances`` of the ``--peer-size`` crop.
 
 The memory model printed next to the measurement is the one documented in
 :mod:`pixelforest.scale.tiled`: ``workers x (chunk + 2 halo)^2 x features x 4
@@ -27,6 +35,7 @@ Run::
 
     PIXELFOREST_DATA_DIR=../shared/data python benchmarks/bench_large.py
     PIXELFOREST_DATA_DIR=../shared/data python benchmarks/bench_large.py --size 4096 --chunks 512
+    PIXELFOREST_DATA_DIR=../shared/data python benchmarks/bench_large.py --kind instances
 """
 
 import argparse
@@ -121,6 +130,52 @@ labels = clf.predict(image)
 print(labels.shape, int((labels == labels.max()).sum()))
 """
 
+PEER_INSTANCES = """
+import sys, numpy as np
+from pixelforest.io.images import imread
+from pixelforest.io.model_file import load_model
+clf = load_model(sys.argv[1])
+image = imread(sys.argv[2])[: int(sys.argv[3]), : int(sys.argv[3])]
+labels = clf.predict_instances(image)
+print(labels.shape, int(labels.max()))
+"""
+
+
+def run_instances(args, cli, model_path, zarr_path, folder, env, workers, chunk):
+    """The instance case: tiled ``--kind instances`` and the in-memory peer."""
+    from pixelforest.io.images import read_metadata
+
+    out = folder / "instances.zarr"
+    command = cli + ["predict", str(model_path), str(zarr_path), "-o", str(out),
+                     "--overwrite", "--kind", "instances"]
+    if args.chunks:
+        command += ["--chunks", str(args.chunks)]
+    if args.workers:
+        command += ["--workers", str(args.workers)]
+    print("command:", " ".join(command))
+    rss, wall, how = measure(command, env)
+    meta = read_metadata(out)
+    mpx = args.size ** 2 / 1e6
+    overlap = meta["overlap"][0]
+    print(f"tiled instances: peak RSS {rss / 1e9:.2f} GB, wall {wall:.1f} s "
+          f"({mpx / wall:.2f} Mpx/s), {meta['n_objects']} objects, typical radius "
+          f"{meta['radius']:.2f} px, overlap {overlap} px, measured with {how}")
+    block = (min(chunk, args.size) + 2 * overlap) ** 2
+    print(f"  blocks: {workers} workers x ({chunk} + 2 x {overlap})^2 = "
+          f"{workers * block / 1e6:.1f} Mpx in flight in the object pass")
+    verdict = "PASS" if rss < TARGET_GB * 1e9 else "FAIL"
+    print(f"  target peak RSS < {TARGET_GB} GB: {verdict}")
+    peer_size = min(args.peer_size, args.size)
+    peer = [sys.executable, "-c", PEER_INSTANCES, str(model_path), str(zarr_path),
+            str(peer_size)]
+    prss, pwall, _ = measure(peer, env)
+    pmpx = peer_size ** 2 / 1e6
+    print(f"peer, in-memory clf.predict_instances of a {peer_size} x {peer_size} crop: peak "
+          f"RSS {prss / 1e9:.2f} GB, wall {pwall:.1f} s ({pmpx / pwall:.2f} Mpx/s)")
+    print(f"ratios tiled / in-memory: memory per megapixel "
+          f"{(rss / mpx) / (prss / pmpx):.3f}, throughput {(mpx / wall) / (pmpx / pwall):.2f}")
+    return verdict
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -131,6 +186,8 @@ def main(argv=None):
                         help="side of the crop predicted in memory by the peer")
     parser.add_argument("--sample", default=None, help="DSB2018 sample to tile")
     parser.add_argument("--keep", default=None, help="keep the files in this folder")
+    parser.add_argument("--kind", choices=("labels", "instances", "both"), default="both",
+                        help="semantic labels, instance labels, or both (default)")
     args = parser.parse_args(argv)
 
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pf-bench-"))
@@ -157,6 +214,10 @@ def main(argv=None):
         out = folder / "labels.zarr"
         exe = shutil.which("pixelforest")
         cli = [exe] if exe else [sys.executable, "-m", "pixelforest.cli.main"]
+        if args.kind == "instances":
+            verdict = run_instances(args, cli, model_path, zarr_path, folder, env, workers,
+                                    chunk)
+            return 0 if verdict == "PASS" else 1
         command = cli + ["predict", str(model_path), str(zarr_path), "-o", str(out),
                          "--overwrite"]
         if args.chunks:
@@ -186,6 +247,11 @@ def main(argv=None):
         print(f"  (clf.predict also works tile by tile, but it needs the whole "
               f"{args.size} x {args.size} input and output in memory; one feature stack "
               f"of that image would be {stack / 1e9:.1f} GB)")
+        if args.kind == "both":
+            shutil.rmtree(out, ignore_errors=True)
+            instances = run_instances(args, cli, model_path, zarr_path, folder, env, workers,
+                                      chunk)
+            verdict = "PASS" if verdict == instances == "PASS" else "FAIL"
         return 0 if verdict == "PASS" else 1
     finally:
         if not args.keep:

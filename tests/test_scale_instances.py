@@ -336,3 +336,17 @@ def test_a_distributed_cluster_gives_the_same_instances(clf, discs, tmp_path, le
     assert_same_objects(clf.predict_instances(image),
                         zarr.open_array(str(tmp_path / "cluster.zarr"))[:])
     assert leftovers(tmp_path) == []
+
+
+def test_instances_as_an_ome_zarr_label_image(clf, discs, tmp_path):
+    from pixelforest.io.ngff import read_ome_zarr_labels
+
+    image, _ = discs
+    out = predict_to_file(clf, image, tmp_path / "nuclei.ome.zarr", kind="instances",
+                          chunks=64, workers=2, instances={"spacing": (0.5, 0.5)})
+    labels, info = read_ome_zarr_labels(out)
+    assert info["version"] == "0.5" and info["spacing"] == (0.5, 0.5)
+    assert info["metadata"]["kind"] == "instances"
+    assert info["metadata"]["n_objects"] == labels.max()
+    # spacing is physical: the same objects as in memory with the same spacing
+    assert_same_objects(clf.predict_instances(image, spacing=(0.5, 0.5)), labels)

@@ -565,3 +565,25 @@ def test_zarr_output_stores_all_zero_blocks(data2d, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", MissingChunksWarning)
         np.testing.assert_array_equal(imread(out), arr[:])
+
+
+def test_labels_and_masks_as_ome_zarr_label_images(data2d, tmp_path):
+    """``*.ome.zarr``: an OME-NGFF label image (class names and colours of semantic labels)
+    with pixelforest's metadata; probabilities, which are no labels, are refused."""
+    from pixelforest.io.images import read_metadata
+    from pixelforest.io.ngff import read_ome_zarr_labels
+
+    image, _, clf = data2d
+    out = predict_to_file(clf, image, tmp_path / "labels.ome.zarr", chunks=(23, 31),
+                          workers=2)
+    stored, info = read_ome_zarr_labels(out)
+    np.testing.assert_array_equal(stored, clf.predict(image))
+    assert info["version"] == "0.5" and info["class_names"] == {1: "background",
+                                                                2: "foreground"}
+    assert read_metadata(out)["kind"] == "labels"
+    mask = predict_to_file(clf, image, tmp_path / "mask.ome.zarr", kind="mask", chunks=40)
+    np.testing.assert_array_equal(read_ome_zarr_labels(mask)[0],
+                                  np.where(clf.predict(image) == 2, 255, 0))
+    with pytest.raises(UnsupportedFormatError, match="not probabilities"):
+        predict_to_file(clf, image, tmp_path / "p.ome.zarr", kind="probabilities")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.ome.zarr", "mask.ome.zarr"]

@@ -73,7 +73,8 @@ def add_parser(subparsers):
     parser.add_argument("inputs", metavar="INPUT", nargs="+",
                         help="image files, .zarr stores, folders or glob patterns")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="output file (.tif, .zarr or .png) for one input, else a folder")
+                        help="output file (.tif, .zarr, .ome.zarr or .png) for one input, else "
+                             "a folder")
     parser.add_argument("--overwrite", action="store_true",
                         help="predict again inputs whose output exists (default: skip them)")
     parser.add_argument("--kind", choices=("labels", "mask", "probabilities", "instances"),
@@ -110,8 +111,9 @@ def add_parser(subparsers):
     parser.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
                         help="with --scheduler: fail when the cluster has no worker or makes "
                              "no progress for this long (default: 60)")
-    parser.add_argument("--format", choices=("tif", "zarr"), default=None,
-                        help="output format in a folder (default: tif, tiled BigTIFF)")
+    parser.add_argument("--format", choices=("tif", "zarr", "ome-zarr"), default=None,
+                        help="output format in a folder (default: tif, tiled BigTIFF; "
+                             "ome-zarr: label images with OME-NGFF metadata, for napari)")
     return parser
 
 

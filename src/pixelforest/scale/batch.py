@@ -39,7 +39,7 @@ from pixelforest.errors import (
 __all__ = ["BatchReport", "expand_inputs", "predict_files"]
 
 #: Output extension per format.
-_EXTENSIONS = {"tif": ".tif", "zarr": ".zarr", "png": ".png"}
+_EXTENSIONS = {"tif": ".tif", "zarr": ".zarr", "ome-zarr": ".ome.zarr", "png": ".png"}
 
 
 @dataclasses.dataclass
@@ -245,8 +245,9 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     overwrite : bool, optional
         Predict inputs whose output exists again; by default they are
         skipped, which makes an interrupted batch resumable.
-    format : {'tif', 'zarr'} or None, optional
-        Output format in a folder (default ``tif``: tiled BigTIFF).
+    format : {'tif', 'zarr', 'ome-zarr'} or None, optional
+        Output format in a folder (default ``tif``: tiled BigTIFF;
+        ``ome-zarr``: ``<name>.ome.zarr`` label images with OME-NGFF metadata).
     progress : bool or None, optional
         Progress bars on stderr; None shows them only on a terminal
         outside CI.

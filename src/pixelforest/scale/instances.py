@@ -596,8 +596,8 @@ def instances_to_store(pipeline, image, workdir, sched, *, chunks=None, options=
         raise InvalidParameterError(
             f"{anchors.size} objects do not fit uint32 labels; split the image.")
     return {"ids": ids_path, "anchors": anchors.astype(np.uint64), "chunks": chunks,
-            "shape": shape, "radius": radius, "overlap": overlap, "cut": cut,
-            "contrast": contrast}
+            "shape": shape, "spacing": spacing, "radius": radius, "overlap": overlap,
+            "cut": cut, "contrast": contrast}
 
 
 class _NoBar:

@@ -59,8 +59,10 @@ from pixelforest.scale.scheduler import DEFAULT_TIMEOUT, open_scheduler
 from pixelforest.scale.statistics import lazy_percentile_bounds
 from pixelforest.scale.writers import (
     auto_progress,
+    check_ome_zarr,
     check_png,
     output_format,
+    write_ome_zarr,
     write_png,
     write_tiff,
     write_zarr,
@@ -226,7 +228,9 @@ def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
     image : ndarray, dask.array.Array, str or Path
         As for :func:`predict_tiled`.
     output : str or Path
-        ``*.zarr`` (a Zarr store chunked like the blocks), ``*.tif`` /
+        ``*.zarr`` (a Zarr store chunked like the blocks), ``*.ome.zarr``
+        (labels, a mask or instances as an OME-Zarr label image with
+        OME-NGFF metadata, :mod:`pixelforest.io.ngff`), ``*.tif`` /
         ``*.tiff`` (a tiled, zlib-compressed BigTIFF) or ``*.png`` (2-D
         labels or mask, assembled in memory).
     chunks, probabilities, scheduler, workers, kind, foreground, timeout, instances
@@ -241,7 +245,7 @@ def predict_to_file(clf, image, output, *, chunks=None, probabilities=False,
     progress : bool or None, optional
         Show a progress bar of blocks on stderr; None shows it only on a
         terminal outside CI.
-    format : {'zarr', 'tif'} or None, optional
+    format : {'zarr', 'ome-zarr', 'tif', 'png'} or None, optional
         Output format; None infers it from the extension.
 
     Returns
@@ -299,6 +303,8 @@ def predict_to_file_on(clf, image, output, *, sched, chunks=None, probabilities=
     fmt = output_format(output, format)
     if fmt == "png":
         check_png(output, kind, pipeline.ndim)
+    if fmt == "ome-zarr":
+        check_ome_zarr(output, kind)
     if isinstance(image, (str, os.PathLike)):
         check_not_input(output, [image])
     if kind == "instances":
@@ -319,6 +325,8 @@ def predict_to_file_on(clf, image, output, *, sched, chunks=None, probabilities=
                       disable=not auto_progress(progress), leave=False) as bar:
                 if fmt == "zarr":
                     write_zarr(result, tmp, session, bar, attrs)
+                elif fmt == "ome-zarr":
+                    write_ome_zarr(result, tmp, session, bar, attrs)
                 elif fmt == "png":
                     write_png(result, tmp, session, bar, attrs)
                 else:
@@ -348,6 +356,8 @@ def _instances_to_file(clf, pipeline, image, output, given, *, sched, chunks, fm
                 attrs = instance_metadata(pipeline.classes, foreground, facts)
                 if fmt == "zarr":
                     write_zarr(result, tmp, session, bar, attrs)
+                elif fmt == "ome-zarr":
+                    write_ome_zarr(result, tmp, session, bar, attrs, spacing=facts["spacing"])
                 elif fmt == "png":
                     write_png(result, tmp, session, bar, attrs)
                 else:

@@ -1,5 +1,6 @@
-"""Writing a lazy prediction to disk as its blocks finish: a chunked Zarr store, a tiled
-BigTIFF, or (2-D labels and masks) a PNG.
+"""Writing a lazy prediction to disk as its blocks finish: a chunked Zarr store, an
+OME-Zarr (``*.ome.zarr``: labels with OME-NGFF ``labels`` metadata, :mod:`pixelforest.io.ngff`),
+a tiled BigTIFF, or (2-D labels and masks) a PNG.
 
 The writers write into the temporary path they are given (the caller's
 :func:`~pixelforest._shared.atomic.atomic_output`), advance a progress bar
@@ -20,8 +21,8 @@ import numpy as np
 from pixelforest.errors import UnsupportedFormatError
 from pixelforest.scale.engine import PREDICT_PREFIX
 
-__all__ = ["TIFF_TILE", "auto_progress", "block_counter", "check_png", "output_format",
-           "write_png", "write_tiff", "write_zarr"]
+__all__ = ["TIFF_TILE", "auto_progress", "block_counter", "check_ome_zarr", "check_png",
+           "output_format", "write_ome_zarr", "write_png", "write_tiff", "write_zarr"]
 
 #: Edge of the tiles of a BigTIFF output (a multiple of 16, as TIFF requires).
 TIFF_TILE = 256
@@ -35,14 +36,16 @@ IMAGE_EXTENSIONS = (".zarr", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 def output_format(output, format=None):
     if format is not None:
-        fmt = {"tif": "tif", "tiff": "tif", "zarr": "zarr", "png": "png"}.get(
-            str(format).lower())
+        fmt = {"tif": "tif", "tiff": "tif", "zarr": "zarr", "png": "png",
+               "ome-zarr": "ome-zarr", "ome.zarr": "ome-zarr"}.get(str(format).lower())
         if fmt is None:
             raise UnsupportedFormatError(
-                f"unknown output format {format!r}; use 'tif' (tiled BigTIFF), 'zarr' or "
-                "'png' (2-D labels or mask)."
+                f"unknown output format {format!r}; use 'tif' (tiled BigTIFF), 'zarr', "
+                "'ome-zarr' (labels with OME-NGFF metadata) or 'png' (2-D labels or mask)."
             )
         return fmt
+    if Path(output).name.lower().endswith(".ome.zarr"):
+        return "ome-zarr"
     suffix = Path(output).suffix.lower()
     if suffix in (".jpg", ".jpeg"):
         raise UnsupportedFormatError(
@@ -69,6 +72,15 @@ def check_png(output, kind, spatial_ndim):
         raise UnsupportedFormatError(
             f"{output}: a PNG holds 2-D images, but this prediction is {spatial_ndim}-D; "
             "write it to *.tif or *.zarr."
+        )
+
+
+def check_ome_zarr(output, kind):
+    """Refuse what NGFF labels cannot hold: probabilities (floats, one channel per class)."""
+    if kind == "probabilities":
+        raise UnsupportedFormatError(
+            f"{output}: OME-Zarr labels are integers, not probabilities; write "
+            "probabilities to *.zarr or *.tif, or labels, a mask or instances to *.ome.zarr."
         )
 
 
@@ -125,13 +137,40 @@ def _regions(chunks):
 
 
 def write_zarr(result, tmp, sched, bar, attrs):
-    import dask
     import zarr
 
     zarr_chunks = tuple(c[0] for c in result.chunks)
     arr = zarr.create_array(store=str(tmp), shape=result.shape, chunks=zarr_chunks,
                             dtype=result.dtype, fill_value=0, attributes=attrs)
     del arr
+    _write_blocks(result, tmp, sched, bar)
+
+
+def write_ome_zarr(result, tmp, sched, bar, attrs, *, spacing=None):
+    """Write 2-D/3-D labels ``result`` as an OME-Zarr label image (NGFF 0.5) at ``tmp``.
+
+    The store's root is the label image (``multiscales`` with ``scale`` =
+    ``spacing``, ``image-label`` with the class names and colours of
+    semantic labels; instances and masks get none, viewers colour each
+    value), pixelforest's metadata beside it; one resolution level, written
+    block by block as the blocks finish.
+    """
+    from pixelforest.io.ngff import create_ome_zarr_labels, write_label_pyramid
+
+    meta = attrs["pixelforest"]
+    class_names = meta.get("class_names") if meta.get("kind") == "labels" else None
+    target = create_ome_zarr_labels(tmp, shape=result.shape, dtype=result.dtype,
+                                    chunks=tuple(c[0] for c in result.chunks),
+                                    class_names=class_names, spacing=spacing, metadata=attrs)
+    _write_blocks(result, target, sched, bar)
+    write_label_pyramid(tmp)
+
+
+def _write_blocks(result, array_path, sched, bar):
+    """Store every block of ``result`` into the Zarr array at ``array_path``."""
+    import dask
+
+    tmp = array_path
     blocks = result.to_delayed()
     name = f"pixelforest-write-{uuid.uuid4().hex}"
     writes = []
