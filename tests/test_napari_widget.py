@@ -44,7 +44,8 @@ from pixelforest.classify.scribbles import simulate_scribbles
 from pixelforest.errors import Cancelled, DataUnavailableError, InvalidParameterError
 from pixelforest.evaluate.metrics import dice, iou
 from pixelforest.napari.live import uncertainty
-from qtpy.QtWidgets import QProgressBar
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QProgressBar, QPushButton
 
 pytestmark = [
     pytest.mark.napari,
@@ -519,22 +520,28 @@ def test_apply_to_folder_progress_cancel_and_resume(make_napari_viewer, qtbot, s
     widget.live = False
     _paint(widget.scribbles_layer, scribbles)
     model = widget.update(wait=True)
-    # cancel after the second file (from inside the batch thread: no race)
-    calls = []
+    # the second file waits until Cancel has been clicked (no race with the batch thread)
+    calls, clicked = [], threading.Event()
     original = batch.predict_files
 
     def predict_files(*args, **kwargs):
         calls.append(threading.current_thread())
         report = original(*args, **kwargs)
         if len(calls) == 2:
-            widget.cancel_batch()
+            clicked.wait(WAIT_MS / 1000)
         return report
 
     monkeypatch.setattr(batch, "predict_files", predict_files)
     steps = []
     widget.batch_progress.connect(lambda n, total: steps.append((n, total)))
+    cancel = widget.findChild(QPushButton, "cancel_batch")
+    assert not cancel.isEnabled()
+    future = widget.apply_to_folder(tmp_path / "in", out)
+    assert cancel.isEnabled() and not future.done()    # the GUI thread did not wait
+    qtbot.waitUntil(lambda: len(calls) == 2, timeout=WAIT_MS)
     with qtbot.waitSignal(widget.batch_finished, timeout=WAIT_MS) as finished:
-        future = widget.apply_to_folder(tmp_path / "in", out)
+        qtbot.mouseClick(cancel, Qt.LeftButton)
+        clicked.set()
     assert all(t is not threading.main_thread() for t in calls)
     report = finished.args[0]
     assert isinstance(future.exception(), Cancelled)
@@ -559,8 +566,7 @@ def test_apply_to_folder_progress_cancel_and_resume(make_napari_viewer, qtbot, s
 
 
 def test_apply_to_folder_button(make_napari_viewer, qtbot, small, tmp_path, monkeypatch):
-    from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QFileDialog, QPushButton
+    from qtpy.QtWidgets import QFileDialog
 
     image, _, scribbles = small
     _image_folder(tmp_path / "in", [image, image[::-1].copy()])

@@ -1357,11 +1357,14 @@ class PixelClassifierWidget(QWidget):
         return future
 
     def cancel_batch(self):
-        """Stop the batch under way after the file being predicted (no effect without one)."""
-        if self._batch is not None:
-            self._batch[0].set()
-            self._cancel_button.setEnabled(False)
-            self._batch_label.setText("cancelling after the file being predicted...")
+        """Stop the batch under way after the file being predicted (no effect without one).
+
+        Safe from any thread (the widget is updated on the GUI thread).
+        """
+        batch = self._batch
+        if batch is not None:
+            batch[0].set()
+            self._bridge.message.emit(("batch-cancelling", None))
 
     def _batch_started(self):
         self._batch_bar.setRange(0, 1)
@@ -1396,6 +1399,11 @@ class PixelClassifierWidget(QWidget):
     def _on_batch_message(self, msg):
         if msg[0] == "batch-progress":
             self._batch_step(msg[2], msg[3])
+            return
+        if msg[0] == "batch-cancelling":
+            if self._batch is not None:
+                self._cancel_button.setEnabled(False)
+                self._batch_label.setText("cancelling after the file being predicted...")
             return
         _, _, report, exc, future = msg
         self._batch_ended(report, exc)
