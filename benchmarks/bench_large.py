@@ -194,7 +194,11 @@ def main(argv=None):
     folder.mkdir(parents=True, exist_ok=True)
     try:
         from pixelforest._shared.threads import available_cores
-        from pixelforest.scale.tiled import DEFAULT_MEMORY_BUDGET, _WORKING_FACTOR, choose_chunks
+        from pixelforest.scale.chunking import (
+            _WORKING_FACTOR,
+            DEFAULT_MEMORY_BUDGET,
+            choose_chunks,
+        )
 
         name, image, labels, zarr_path, big = build_input(folder, args.size, args.sample)
         clf, model_path = train(folder, image, labels)
