@@ -87,12 +87,28 @@ def test_ome_tiff_2d_grey_and_rgb(tmp_path):
     assert read_metadata(path)["spacing"] is None or len(read_metadata(path)["spacing"]) == 2
 
 
+def test_lazy_ome_tiff_is_read_tile_by_tile(tmp_path, monkeypatch):
+    """imread_lazy reads an OME-TIFF through tifffile's tiles (bioio would read whole
+    planes), in the same layout as imread."""
+    _needs("bioio_ome_tiff")
+    data = _stack((2, 3, 64, 48))  # Z, C, Y, X
+    path = tmp_path / "tiled.ome.tif"
+    tifffile.imwrite(path, data, ome=True, tile=(16, 16), metadata={"axes": "ZCYX"})
+    expected = imread(path)
+    monkeypatch.setattr(formats, "read_bioio", None)  # not used for lazy OME-TIFF
+    lazy = imread_lazy(path, chunks=(1, 16, 16, 3))
+    assert lazy.shape == (2, 64, 48, 3) and lazy.chunksize == (1, 16, 16, 3)
+    np.testing.assert_array_equal(lazy[1, 16:32].compute(), expected[1, 16:32])
+    np.testing.assert_array_equal(lazy.compute(), expected)
+
+
 def test_time_series_one_time_point_at_a_time(tmp_path):
     _needs("bioio_ome_tiff")
     data = _stack((4, 24, 32))
     path = _ome_tiff(tmp_path / "t.ome.tif", data, "TYX")
-    with pytest.raises(UnsupportedFormatError, match="4 time points.*timepoint="):
-        imread(path)
+    for read in (imread, imread_lazy):
+        with pytest.raises(UnsupportedFormatError, match="4 time points.*timepoint="):
+            read(path)
     image, info = formats.read_bioio(path, timepoint=2)
     np.testing.assert_array_equal(image, data[2])
     assert info["axes"] == "yx"
@@ -107,12 +123,13 @@ def test_several_scenes_warn_and_can_be_chosen(tmp_path):
     with tifffile.TiffWriter(path, ome=True) as tif:
         tif.write(first, metadata={"axes": "YX"})
         tif.write(second, metadata={"axes": "YX"})
-    with warnings.catch_warnings(record=True) as caught:  # (not pytest.warns: it would
-        warnings.simplefilter("always")                   # re-raise bioio's deprecations)
-        image = imread(path)
-    scenes = [w for w in caught if issubclass(w.category, MultipleScenesWarning)]
-    assert len(scenes) == 1 and "2 scenes" in str(scenes[0].message)
-    np.testing.assert_array_equal(image, first)
+    for read in (imread, imread_lazy):
+        with warnings.catch_warnings(record=True) as caught:  # (not pytest.warns: it would
+            warnings.simplefilter("always")                   # re-raise bioio's deprecations)
+            image = np.asarray(read(path))
+        scenes = [w for w in caught if issubclass(w.category, MultipleScenesWarning)]
+        assert len(scenes) == 1 and "2 scenes" in str(scenes[0].message)
+        np.testing.assert_array_equal(image, first)
     image, info = formats.read_bioio(path, scene=1)
     np.testing.assert_array_equal(image, second)
     assert info["scene"] == info["scenes"][1]

@@ -40,7 +40,7 @@ from pixelforest.errors import (
 )
 
 __all__ = ["BIOIO_EXTENSIONS", "INSTALL_HINT", "bioio_extension", "bioio_available",
-           "read_bioio"]
+           "ome_tiff_layout", "read_bioio"]
 
 #: Extensions read through bioio, and the plugin module and package of each.
 BIOIO_EXTENSIONS = {
@@ -53,6 +53,9 @@ BIOIO_EXTENSIONS = {
 
 #: How to install the readers.
 INSTALL_HINT = 'pip install "pixelforest[formats]"'
+
+#: The deprecation that bioio-ome-tiff's call of ome-types triggers on every file.
+_OME_TYPES_DEPRECATION = r"As of version 0\.4\.0, the parser argument is ignored"
 
 #: What bioio's readers raise on a broken or foreign file (besides bioio's own errors).
 _READ_ERRORS = (OSError, ValueError, KeyError, IndexError, EOFError, RuntimeError,
@@ -113,6 +116,10 @@ def _open(path, ext):
     reader = _plugin(ext)
     if reader is None:
         raise _missing(path, ext)
+    # bioio-ome-tiff passes ome-types an argument ome-types deprecated: harmless, but
+    # with warnings as errors (python -W error) the reader would refuse valid files
+    warnings.filterwarnings("ignore", message=_OME_TYPES_DEPRECATION,
+                            category=DeprecationWarning)
     try:
         return bioio.BioImage(path, reader=reader)
     except (*_READ_ERRORS, bioio_base.exceptions.UnsupportedFileFormatError) as exc:
@@ -291,6 +298,72 @@ def read_bioio(path, *, scene=None, timepoint=None, level=0, lazy=False, chunks=
     except (*_READ_ERRORS, bioio_base.exceptions.UnsupportedFileFormatError) as exc:
         raise _corrupt(path, ext, exc) from exc
     return image, info
+
+
+def ome_tiff_layout(image, path):
+    """An OME-TIFF's first series as stored, in :func:`read_bioio`'s layout (for lazy reads).
+
+    :func:`pixelforest.io.imread_lazy` reads OME-TIFF tile by tile through
+    tifffile, which bioio-ome-tiff does not (it reads whole planes), and
+    arranges the axes that tifffile reads from the OME metadata as
+    :func:`read_bioio` does: ``(Z,) Y, X`` then the channels (or RGB
+    samples) last, size-1 axes dropped.
+
+    Parameters
+    ----------
+    image : ndarray or dask.array.Array
+        The first series of ``path``, as stored (its axes: ``series.axes``).
+    path : str or Path
+        The OME-TIFF.
+
+    Returns
+    -------
+    image : ndarray or dask.array.Array
+
+    Raises
+    ------
+    UnsupportedFormatError
+        No OME metadata, a time series (read one time point with
+        ``read_bioio(path, timepoint=i, lazy=True)``), or axes pixelforest
+        cannot use.
+    """
+    import tifffile
+
+    path = Path(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            ome, series = tif.is_ome, tif.series
+            axes, shape, n_series = series[0].axes, tuple(series[0].shape), len(series)
+    except _READ_ERRORS as exc:
+        raise _corrupt(path, ".ome.tif", exc) from exc
+    if not ome:
+        raise UnsupportedFormatError(
+            f"{path} is named like an OME-TIFF but holds no OME metadata; rename it to .tif "
+            "(it is then read as stored)."
+        )
+    if tuple(image.shape) != shape:  # pragma: no cover - another series or level
+        raise UnsupportedFormatError(f"{path}: shape {image.shape} is not that of {axes} {shape}.")
+    sizes = dict(zip(axes, shape))
+    extra = [a for a in axes if a not in "TCZYXS" and sizes[a] > 1]
+    if extra or sizes.get("T", 1) > 1 or (sizes.get("C", 1) > 1 and sizes.get("S", 1) > 1):
+        what = (f"the axes {', '.join(extra)}" if extra else
+                f"{sizes['T']} time points" if sizes.get("T", 1) > 1 else "channels of RGB samples")
+        raise UnsupportedFormatError(
+            f"{path} has {what}; read one time point or scene with "
+            "pixelforest.io.formats.read_bioio(path, timepoint=..., lazy=True), or export "
+            "the planes you need as separate images."
+        )
+    if n_series > 1:
+        warnings.warn(
+            f"{path} holds {n_series} scenes; the first was read. Read another with "
+            "pixelforest.io.formats.read_bioio(path, scene=..., lazy=True).",
+            MultipleScenesWarning, stacklevel=3,
+        )
+    index = tuple(0 if sizes[a] == 1 and a not in "YX" else slice(None) for a in axes)
+    kept = [a for a, i in zip(axes, index) if i != 0]
+    image = image[index]
+    order = [kept.index(a) for a in "ZYXCS" if a in kept]
+    return image.transpose(order)
 
 
 def _choose_scene(img, scenes, scene, path):

@@ -574,6 +574,17 @@ class _TiffBlocks:
             pass
 
 
+def _lazy_tiff(path, level, chunks):
+    """One TIFF level as a dask array read tile (or strip) by tile, as stored."""
+    import dask.array as da
+
+    blocks = _TiffBlocks(path, level)
+    meta = np.empty((0,) * blocks.ndim, dtype=blocks.dtype)
+    return da.from_array(blocks, chunks="auto" if chunks is None else chunks,
+                         asarray=True, fancy=False, lock=False, meta=meta,
+                         name=f"imread-tiff-{da.core.tokenize(blocks)}")
+
+
 def imread_lazy(path, *, level=0, chunks=None):
     """Open an image as a dask array without reading its pixels.
 
@@ -588,7 +599,8 @@ def imread_lazy(path, *, level=0, chunks=None):
         through tifffile's Zarr interface; nothing is loaded up front).
         PNG/JPEG cannot be read partially: the whole file is read, once, when
         the first block is computed.  Microscope files (``formats`` extra)
-        are read lazily by bioio, in :func:`imread`'s layout.
+        are read lazily by bioio (OME-TIFF tile by tile through tifffile),
+        in :func:`imread`'s layout.
     level : int, optional
         Pyramid level (OME-Zarr multiscales or pyramidal TIFF); 0 is full
         resolution.
@@ -630,9 +642,14 @@ def imread_lazy(path, *, level=0, chunks=None):
     fmt = _read_format(path)
     level = _check_level(level)
     if fmt == "bioio":
-        from pixelforest.io.formats import read_bioio
+        from pixelforest.io import formats
 
-        return read_bioio(path, level=level, lazy=True, chunks=chunks)[0]
+        if formats.bioio_extension(path).startswith(".ome."):
+            # tile by tile through tifffile (bioio reads whole planes), same layout
+            _check_signature(path, "tiff")
+            image = formats.ome_tiff_layout(_lazy_tiff(path, level, None), path)
+            return image if chunks is None else image.rechunk(chunks)
+        return formats.read_bioio(path, level=level, lazy=True, chunks=chunks)[0]
     if fmt == "zarr":
         node = _zarr_node(path, level)
         _warn_missing_chunks(path, node)
@@ -643,11 +660,7 @@ def imread_lazy(path, *, level=0, chunks=None):
                              name=f"imread-zarr-{da.core.tokenize(blocks)}")
     _check_signature(path, fmt)
     if fmt == "tiff":
-        blocks = _TiffBlocks(path, level)
-        meta = np.empty((0,) * blocks.ndim, dtype=blocks.dtype)
-        return da.from_array(blocks, chunks="auto" if chunks is None else chunks,
-                             asarray=True, fancy=False, lock=False, meta=meta,
-                             name=f"imread-tiff-{da.core.tokenize(blocks)}")
+        return _lazy_tiff(path, level, chunks)
     if level != 0:
         raise InvalidParameterError(_level_message(path, level, 1))
     # PNG/JPEG: decode the header only, now, to know shape and dtype.
