@@ -756,3 +756,27 @@ def test_export_prediction_as_ome_zarr_labels(make_napari_viewer, small, tmp_pat
         assert np.array_equal(np.asarray(data), widget.prediction_layer.data)
     with pytest.raises(UnsupportedFormatError):
         widget.export_prediction(tmp_path / "prediction.png")
+
+
+def test_objects_of_an_anisotropic_stack(make_napari_viewer, qtbot):
+    from pixelforest.objects import measure
+
+    volume, labels = datasets.synthetic_nuclei((24, 64, 64), 8, 0)
+    viewer = make_napari_viewer()
+    viewer.add_image(volume, name="stack", scale=(2.0, 0.5, 0.5))
+    widget = _widget(viewer)
+    widget.live = False
+    widget.feature_preset = "small"
+    viewer.dims.set_current_step(0, 8)
+    widget.scribbles_layer.paint((8, 3, 3), 1)
+    ys, xs = np.nonzero(labels[8] > 0)
+    widget.scribbles_layer.data_setitem((np.full(ys.size, 8), ys, xs), 2)
+    model = widget.update(wait=True)
+    objects, table = widget.count_objects(wait=True)
+    expected = model.predict_instances(volume, spacing=(2.0, 0.5, 0.5))
+    assert np.array_equal(objects, expected) and objects.max() > 0
+    assert np.array_equal(widget.objects_layer.data, expected)
+    assert tuple(widget.objects_layer.scale) == (2.0, 0.5, 0.5)
+    ref = measure(expected, volume, spacing=(2.0, 0.5, 0.5))
+    assert table["volume_physical"].tolist() == ref["volume_physical"].tolist()
+    assert np.allclose(table["volume_physical"], table["volume"] * 0.5)

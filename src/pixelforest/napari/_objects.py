@@ -274,18 +274,20 @@ class ObjectsPanel(QWidget):
         model, layer = owner.model, owner.image_layer
         array = np.asarray(layer.data)
         channel_axis = -1 if layer.rgb else None
+        ndim = array.ndim - (1 if layer.rgb else 0)
+        spacing = tuple(float(v) for v in layer.scale[-ndim:])   # the layer's pixel size
         self._count_gen += 1
         self._class_gen += 1
         gen = self._count_gen
         if wait:
-            result = _count(model, array, channel_axis)
+            result = _count(model, array, channel_axis, spacing)
             self._show_counted(layer, *result)
             return result[0], result[1]
         post = self._bridge.message.emit
 
         def run():
             try:
-                post(("counted", gen, layer, *_count(model, array, channel_axis)))
+                post(("counted", gen, layer, *_count(model, array, channel_axis, spacing)))
             except Exception as exc:  # noqa: BLE001 (shown in the widget)
                 post(("error", gen, exc))
 
@@ -527,13 +529,18 @@ class ObjectsPanel(QWidget):
             self._set_status(f"{type(msg[2]).__name__}: {msg[2]}")
 
 
-def _count(model, array, channel_axis):
-    """Instance labels, measurements and summary of ``array`` (any thread)."""
+def _count(model, array, channel_axis, spacing):
+    """Instance labels, measurements and summary of ``array`` (any thread).
+
+    ``spacing`` (the image layer's scale) makes the watershed's object size
+    and the physical columns follow anisotropic pixels (a z step larger
+    than the xy pixel).
+    """
     from pixelforest.objects import measure, summarize
 
-    labels = model.predict_instances(array)
-    table = measure(labels, array, channel_axis=channel_axis)
-    return labels, table, summarize(table, shape=labels.shape)
+    labels = model.predict_instances(array, spacing=spacing)
+    table = measure(labels, array, spacing=spacing, channel_axis=channel_axis)
+    return labels, table, summarize(table, shape=labels.shape, spacing=spacing)
 
 
 def _classify(table, annotations, channel_axis):

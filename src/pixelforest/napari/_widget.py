@@ -1067,7 +1067,9 @@ class PixelClassifierWidget(QWidget):
         Runs :meth:`model.predict_instances
         <pixelforest.classify.classifier.PixelClassifier.predict_instances>`
         on :attr:`image_layer` and :func:`pixelforest.objects.measure` on
-        the result, in the background unless ``wait``; then shows the
+        the result, with the layer's scale as the pixel size (``spacing``:
+        anisotropic stacks are split and measured in physical units), in
+        the background unless ``wait``; then shows the
         Labels layer ``objects`` (outlines; click an object to give it the
         selected object class), the Labels layer ``object classes`` and an
         *Objects* dock with one row per object, the count and the mean
