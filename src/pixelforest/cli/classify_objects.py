@@ -88,7 +88,7 @@ def run(args):
     clf = _load(args.model)
     spacing = spacing_of(args)
     metadata = {"kind": "object-classes",
-                "classes": [c if isinstance(c, str) else c for c in clf.classes_.tolist()],
+                "classes": clf.classes_.tolist(),
                 "values": clf.image_values_.tolist(), "model": Path(args.model).name}
     names = ", ".join(f"{v} = {c!s}" for c, v in zip(clf.classes_.tolist(),
                                                      clf.image_values_.tolist()))

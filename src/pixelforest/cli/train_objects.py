@@ -22,7 +22,7 @@ def add_parser(subparsers):
                 "--annotations nuclei-classes.tif -o nuclei-classes.skops\n"
                 "pixelforest train-objects a-instances.tif a.tif b-instances.tif b.tif "
                 "--annotations a-clicked.csv b-clicked.csv -o classes.skops "
-                "--features area_physical solidity eccentricity",
+                "--features area_relative solidity eccentricity",
     )
     parser.add_argument("pairs", nargs="+", metavar="LABELS IMAGE",
                         help="instance label image and its intensity image, repeated for "
@@ -35,8 +35,11 @@ def add_parser(subparsers):
     parser.add_argument("--overwrite", action="store_true", help="replace MODEL if it exists")
     parser.add_argument("--features", nargs="+", default=None, metavar="COLUMN",
                         help="measurement columns to learn from (default: physical size, "
-                             "axis lengths, eccentricity, solidity, touches_border and the "
-                             "mean/min/max/sum intensity of every channel)")
+                             "area_relative (size / the image's median object), axis "
+                             "lengths, eccentricity, solidity, touches_border and the "
+                             "mean/min/max/sum intensity of every channel); for images of "
+                             "other magnifications choose scale-free ones, e.g. "
+                             "area_relative solidity eccentricity")
     parser.add_argument("--spacing", type=float, nargs="+", default=None, metavar="S",
                         help="physical pixel size, one number or one per axis (z y x); "
                              "default 1")

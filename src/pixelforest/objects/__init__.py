@@ -9,11 +9,12 @@ Instance labels come from
 
 from pixelforest.objects.classifier import (
     ObjectClassifier,
+    add_relative_size,
     classes_from_annotations,
     default_features,
     default_object_estimator,
 )
 from pixelforest.objects.measure import measure, summarize, write_csv
 
-__all__ = ["ObjectClassifier", "classes_from_annotations", "default_features",
+__all__ = ["ObjectClassifier", "add_relative_size", "classes_from_annotations", "default_features",
            "default_object_estimator", "measure", "summarize", "write_csv"]

@@ -44,17 +44,19 @@ from pixelforest.errors import (
     ShapeMismatchError,
 )
 
-__all__ = ["ObjectClassifier", "classes_from_annotations", "default_features",
-           "default_object_estimator", "SHAPE_FEATURES", "INTENSITY_STATISTICS"]
+__all__ = ["ObjectClassifier", "add_relative_size", "classes_from_annotations",
+           "default_features", "default_object_estimator", "SHAPE_FEATURES",
+           "INTENSITY_STATISTICS"]
 
-#: Size, shape and border columns of :func:`~pixelforest.objects.measure.measure`
-#: used by default, by number of spatial dimensions: sizes in physical units
-#: (like the axis lengths), so images of different pixel sizes agree.
+#: Size, shape and border columns used by default, by number of spatial
+#: dimensions: sizes in physical units (like the axis lengths), so images of
+#: different pixel sizes agree, and the size relative to the image's median
+#: object (:func:`add_relative_size`), which holds across magnifications.
 SHAPE_FEATURES = {
-    2: ("area_physical", "axis_major_length", "axis_minor_length", "eccentricity",
+    2: ("area_physical", "area_relative", "axis_major_length", "axis_minor_length",
+        "eccentricity", "solidity", "touches_border"),
+    3: ("volume_physical", "volume_relative", "axis_major_length", "axis_minor_length",
         "solidity", "touches_border"),
-    3: ("volume_physical", "axis_major_length", "axis_minor_length", "solidity",
-        "touches_border"),
 }
 
 #: Per-channel intensity statistics used by default: the columns
@@ -97,11 +99,50 @@ def default_object_estimator(*, n_estimators=200, random_state=None):
                                   random_state=random_state)
 
 
+def add_relative_size(table, *, by="image"):
+    """Add ``area_relative`` (``volume_relative`` in 3D): size / the image's median size.
+
+    An object twice the size of its image's typical object reads 2 whatever
+    the magnification, so a model learned on one image transfers to images
+    of other pixel sizes or nuclei sizes; absolute sizes do not.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A :func:`~pixelforest.objects.measure.measure` table, or several
+        concatenated with a column ``by`` naming each row's image.
+    by : str, optional
+        The column that tells the images apart; without it the table is one
+        image.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        A copy with the column added (or replaced); a table without an
+        ``area``/``volume`` column comes back unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> add_relative_size(pd.DataFrame({"area": [10, 20, 40]}))["area_relative"].tolist()
+    [0.5, 1.0, 2.0]
+    """
+    size = "volume" if "volume" in table.columns else "area"
+    if size not in table.columns:
+        return table
+    table = table.copy()
+    sizes = table[size].astype(np.float64)
+    median = sizes.groupby(table[by]).transform("median") if by in table.columns \
+        else sizes.median()
+    table[f"{size}_relative"] = sizes / median
+    return table
+
+
 def default_features(columns):
     """The default feature columns among a measurement table's ``columns``.
 
-    The size, shape and border columns of :data:`SHAPE_FEATURES` (2D or 3D,
-    told apart by an ``area`` or ``volume`` column), then every intensity
+    The size, shape and border columns of :data:`SHAPE_FEATURES` present
+    (2D or 3D, told apart by an ``area`` or ``volume`` column), then every intensity
     column ``mean_*``, ``min_*``, ``max_*`` and ``sum_*``, in table order.
     Position (centroid, bounding box) and the label are left out: where an
     object lies says nothing about what it is.
@@ -120,9 +161,11 @@ def default_features(columns):
     >>> import numpy as np
     >>> from pixelforest.objects.measure import measure
     >>> labels = np.zeros((8, 8), np.uint8); labels[2:5, 2:6] = 1
-    >>> default_features(measure(labels, labels * 10.0).columns)  # doctest: +NORMALIZE_WHITESPACE
-    ['area_physical', 'axis_major_length', 'axis_minor_length', 'eccentricity', 'solidity',
-     'touches_border', 'mean_ch0', 'min_ch0', 'max_ch0', 'sum_ch0']
+    >>> table = add_relative_size(measure(labels, labels * 10.0))
+    >>> default_features(table.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['area_physical', 'area_relative', 'axis_major_length', 'axis_minor_length',
+     'eccentricity', 'solidity', 'touches_border', 'mean_ch0', 'min_ch0', 'max_ch0',
+     'sum_ch0']
     """
     columns = [str(c) for c in columns]
     ndim = 3 if "volume" in columns else 2
@@ -377,7 +420,8 @@ class ObjectClassifier(BaseEstimator):
 
     Each object is described by columns of
     :func:`~pixelforest.objects.measure.measure` (size, shape, border,
-    intensities) and classified by a random forest trained on the objects
+    intensities; :meth:`measure` adds the size relative to the image's
+    median object) and classified by a random forest trained on the objects
     the user labelled (see :func:`classes_from_annotations` for the forms
     an annotation takes).
 
@@ -385,9 +429,13 @@ class ObjectClassifier(BaseEstimator):
     ----------
     features : sequence of str, optional
         The measurement columns to learn from; None takes
-        :func:`default_features` of the training table (physical size, axis
-        lengths, eccentricity, solidity, touches_border and the mean, min,
-        max and sum intensity of every channel).
+        :func:`default_features` of the training table (physical size, size
+        relative to the image's median object, axis lengths, eccentricity,
+        solidity, touches_border and the mean, min, max and sum intensity of
+        every channel).  Absolute sizes and intensities tie a model to one
+        magnification and exposure: to apply it to other kinds of images,
+        choose scale-free columns (e.g. ``["area_relative", "solidity",
+        "eccentricity"]``).
     estimator : scikit-learn classifier, optional
         A classifier with ``fit`` and ``predict_proba``, cloned before
         fitting; default :func:`default_object_estimator`.
@@ -502,12 +550,20 @@ class ObjectClassifier(BaseEstimator):
         from pixelforest.objects.measure import measure
 
         try:
-            return measure(labels, image, spacing=spacing, channel_axis=self.channel_axis,
-                           channel_names=channel_names)
+            table = measure(labels, image, spacing=spacing, channel_axis=self.channel_axis,
+                            channel_names=channel_names)
         except (InvalidLabelsError, ShapeMismatchError) as exc:
             if name == "labels":
                 raise
             raise type(exc)(f"{name}: {exc}") from None
+        return add_relative_size(table)
+
+    def _with_relative_size(self, table):
+        """A table given by the caller, with the relative size added when it lacks it."""
+        size = "volume" if "volume" in table.columns else "area"
+        if f"{size}_relative" in table.columns:
+            return table
+        return add_relative_size(table)
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, labels, image, annotations, *, spacing=None, channel_names=None):
@@ -589,8 +645,11 @@ class ObjectClassifier(BaseEstimator):
         ----------
         table : pandas.DataFrame
             One row per object, with the feature columns (e.g. from
-            :func:`~pixelforest.objects.measure.measure`, or several such
-            tables concatenated).
+            :meth:`measure` or :func:`~pixelforest.objects.measure.measure`,
+            or several such tables concatenated).  A table without the
+            relative size gets it from :func:`add_relative_size`: give a
+            table of several images an ``image`` column, so that each image
+            has its own median.
         classes : sequence, pandas.Series or mapping
             The class of each row (a sequence of the table's length, or a
             Series aligned with the table's index), or a mapping
@@ -628,6 +687,7 @@ class ObjectClassifier(BaseEstimator):
                 f"table must be a pandas DataFrame of measurements (e.g. from "
                 f"pixelforest.objects.measure), got {type(table).__name__}."
             )
+        table = self._with_relative_size(table)
         features = (default_features(table.columns) if self.features is None
                     else list(self.features))
         if not features:
@@ -743,7 +803,7 @@ class ObjectClassifier(BaseEstimator):
                 f"table must be a pandas DataFrame of measurements, got "
                 f"{type(table).__name__}."
             )
-        X = self._feature_matrix(table, list(self.feature_names_in_))
+        X = self._feature_matrix(self._with_relative_size(table), list(self.feature_names_in_))
         if len(X) == 0:
             return np.zeros((0, len(self.classes_)))
         proba = self.estimator_.predict_proba(X)
@@ -783,7 +843,20 @@ class ObjectClassifier(BaseEstimator):
                          self.classes_[:0], index=table.index, name="class")
 
     def measure(self, labels, image=None, *, spacing=None, channel_names=None):
-        """The measurement table this classifier reads (with ``channel_axis``)."""
+        """The table this classifier reads: one row per object.
+
+        :func:`~pixelforest.objects.measure.measure` with the classifier's
+        ``channel_axis``, plus the relative size (:func:`add_relative_size`).
+
+        Parameters
+        ----------
+        labels, image, spacing, channel_names
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+        """
         return self._measure(labels, image, spacing, channel_names)
 
     def predict(self, labels, image=None, *, spacing=None, channel_names=None):
