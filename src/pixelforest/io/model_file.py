@@ -304,7 +304,7 @@ def _warn_if_newer(path, content):
 
 
 def _read_header(path, max_bytes=MAX_BYTES, kind="pixel"):
-    """Check that ``path`` is a pixelforest skops file of ``kind``; return its schema's top entries."""
+    """Check that ``path`` is a pixelforest model file of ``kind``; return its top entries."""
     path = Path(path)
     if not path.exists():
         raise ModelFileError(
