@@ -86,6 +86,23 @@ def _trim_bottom(rgb, margin=8):
     return rgb[:min(last, rgb.shape[0])]
 
 
+#: The last button of the pixel classifier's part of the panel (the panel may go
+#: on with other tools below it, which Part 5 does not use).
+LAST_BUTTON = "Export prediction..."
+
+
+def _panel_grab(widget):
+    """The widget as a picture, down to the row of :data:`LAST_BUTTON` (all if absent)."""
+    from qtpy.QtCore import QPoint, QRect
+    from qtpy.QtWidgets import QPushButton
+
+    buttons = [b for b in widget.findChildren(QPushButton) if b.text() == LAST_BUTTON]
+    if not buttons:
+        return widget.grab()
+    bottom = buttons[0].mapTo(widget, QPoint(0, buttons[0].height())).y() + 3
+    return widget.grab(QRect(0, 0, widget.width(), min(bottom, widget.height())))
+
+
 def _settle(app, rounds=5):
     """Let Qt and vispy draw (process pending events a few times)."""
     import time
@@ -139,7 +156,7 @@ def make_screenshots(outdir, *, viewer=None):
         _settle(app)
         paths = {name: outdir / filename for name, filename in FILES.items()}
         shots = {"strokes": viewer.screenshot(str(paths["strokes"]), canvas_only=False)}
-        widget.grab().save(str(paths["panel"]))
+        _panel_grab(widget).save(str(paths["panel"]))
         shots["panel"] = _trim_bottom(np.asarray(imread(paths["panel"])))
         imsave(paths["panel"], shots["panel"], check_contrast=False)
         # the uncertainty, with the point "Where should I paint next?" marks

