@@ -2,6 +2,7 @@
 ome-zarr-py, ome-zarr-models (the spec's rules as pydantic models) and napari's
 OME-Zarr reader; dask input written chunk by chunk; atomic writes."""
 
+import importlib.util
 import json
 import threading
 import warnings
@@ -51,6 +52,17 @@ def _instances(shape=(48, 60)):
 
 def _attrs(path):
     return zarr.open_group(str(path), mode="r").attrs.asdict()
+
+
+def _validate(path):
+    """Check a store with ome-zarr-models (the spec's rules) when it is installed."""
+    if importlib.util.find_spec("ome_zarr_models") is None:
+        return
+    from ome_zarr_models.v05.image import Image
+    from ome_zarr_models.v05.labels import Labels
+
+    Image.from_zarr(zarr.open_group(str(path), mode="r"))
+    Labels.from_zarr(zarr.open_group(str(path / "labels"), mode="r"))
 
 
 @pytest.fixture
@@ -225,6 +237,7 @@ def test_instances_coloured_by_class(tmp_path):
     path = write_ome_zarr_labels(tmp_path / "i.ome.zarr", labels,
                                  image=np.zeros(labels.shape, np.float32), name="nuclei",
                                  class_names={1: "mitotic", 2: "normal", 3: "mitotic"})
+    _validate(path)
     _, info = read_ome_zarr_labels(path)
     assert info["name"] == "nuclei"
     assert info["colors"][1] == info["colors"][3] != info["colors"][2]
@@ -235,6 +248,7 @@ def test_instances_without_classes_from_dask_have_no_colours(tmp_path):
     """Viewers colour unnamed objects themselves; a dask array is not scanned for values."""
     labels = da.from_array(_instances(), chunks=(20, 25))
     path = write_ome_zarr_labels(tmp_path / "i.ome.zarr", labels, image=np.ones((48, 60)))
+    _validate(path)
     il = _attrs(path / "labels" / "prediction")["ome"]["image-label"]
     assert "colors" not in il and "properties" not in il
     assert il["source"] == {"image": "../../"}
@@ -253,6 +267,7 @@ def test_3d_anisotropic_and_time_axes(tmp_path):
     image = RNG.normal(size=(4, 16, 20)).astype(np.float32)
     path = write_ome_zarr_labels(tmp_path / "z.ome.zarr", labels, image=image,
                                  spacing=(2.0, 0.5, 0.5), levels=2)
+    _validate(path)
     back, info = read_ome_zarr_labels(path, level=1)
     np.testing.assert_array_equal(back, labels[:, ::2, ::2])  # z is never halved
     assert info["axes"] == "zyx" and info["spacing"] == (2.0, 1.0, 1.0)
@@ -261,6 +276,7 @@ def test_3d_anisotropic_and_time_axes(tmp_path):
     series = np.stack([labels, labels])
     path = write_ome_zarr_labels(tmp_path / "t.ome.zarr", series, axes="tzyx",
                                  image=np.stack([image, image]), spacing=(2.0, 0.5, 0.5))
+    _validate(path)
     ms = _attrs(path)["ome"]["multiscales"][0]
     assert [a["type"] for a in ms["axes"]] == ["time", "space", "space", "space"]
     _, info = read_ome_zarr_labels(path)
@@ -362,12 +378,14 @@ def test_add_labels_next_to_an_image(written):
     before = sorted(p.relative_to(path) for p in (path / "0").rglob("*"))
     other = (labels == 2).astype(np.uint16) * 7
     add_ome_zarr_labels(path, da.from_array(other, chunks=(20, 20)), name="otsu",
-                        class_names={0: "background", 7: "nucleus"}, levels=2)
+                        class_names={0: "background", 7: "nucleus"})
     assert _attrs(path / "labels")["ome"]["labels"] == ["prediction", "otsu"]
     back, info = read_ome_zarr_labels(path, "otsu")
     np.testing.assert_array_equal(back, other)
     assert info["spacing"] == (0.5, 0.25) and info["units"] == ("micrometer", "micrometer")
-    assert info["source"] == "../../" and info["levels"] == 2
+    assert info["source"] == "../../" and info["levels"] == 3  # the image's levels
+    np.testing.assert_array_equal(read_ome_zarr_labels(path, "otsu", level=2)[0],
+                                  other[::4, ::4])
     np.testing.assert_array_equal(read_ome_zarr_labels(path, "prediction")[0], labels)
     assert sorted(p.relative_to(path) for p in (path / "0").rglob("*")) == before
     with pytest.raises(InvalidParameterError, match="2 label images"):
@@ -377,12 +395,33 @@ def test_add_labels_next_to_an_image(written):
     with pytest.raises(ShapeMismatchError, match=r"\(48, 60\)"):
         add_ome_zarr_labels(path, other[:10], name="small")
     assert not (path / "labels" / "small").exists()
-    # ome-zarr-models still finds both, valid
-    pytest.importorskip("ome_zarr_models", reason="ome-zarr-models not installed")
-    from ome_zarr_models.v05.labels import Labels
+    _validate(path)
 
-    assert Labels.from_zarr(zarr.open_group(str(path / "labels"), mode="r")).label_paths == [
-        "prediction", "otsu"]
+
+def test_add_labels_to_an_image_written_by_ome_zarr_py(tmp_path):
+    """Its own pyramid (odd sizes): each label level gets that level's shape and scale."""
+    pytest.importorskip("ome_zarr", reason="ome-zarr not installed")
+    from ome_zarr.writer import write_image
+
+    image = RNG.integers(0, 255, (3, 51, 37)).astype(np.uint8)  # c, y, x
+    group = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    write_image(image, group, axes="cyx", scale={"c": 1.0, "y": 0.4, "x": 0.4},
+                scale_factors=(2, 4))
+    labels = _instances((51, 37))
+    add_ome_zarr_labels(tmp_path / "img.ome.zarr", labels, name="nuclei")
+    _validate(tmp_path / "img.ome.zarr")
+    ms = _attrs(tmp_path / "img.ome.zarr")["ome"]["multiscales"][0]
+    for level, dataset in enumerate(ms["datasets"]):
+        expected = zarr.open_array(str(tmp_path / "img.ome.zarr" / dataset["path"]))
+        back, info = read_ome_zarr_labels(tmp_path / "img.ome.zarr", level=level)
+        assert back.shape == expected.shape[1:]
+        assert list(info["spacing"]) == dataset["coordinateTransformations"][0]["scale"][1:]
+        label_ms = _attrs(tmp_path / "img.ome.zarr" / "labels" / "nuclei")["ome"]["multiscales"]
+        assert label_ms[0]["datasets"][level]["coordinateTransformations"][1:] == [
+            {"type": "translation", "translation": t["translation"][1:]}
+            for t in dataset["coordinateTransformations"][1:]]
+        assert set(np.unique(back)) <= set(np.unique(labels))  # values taken, not mixed
+    np.testing.assert_array_equal(read_ome_zarr_labels(tmp_path / "img.ome.zarr")[0], labels)
 
 
 def test_add_labels_refuses_what_is_not_an_ngff_05_image(tmp_path):

@@ -10,7 +10,11 @@ A store written by :func:`write_ome_zarr_labels` looks like this::
                                the labels, uint8 ... uint64
 
 Without an image, the store root is the label image itself (multiscales and
-``image-label``, no ``source``).  Metadata follow OME-NGFF 0.5: Zarr v3, the
+``image-label``, no ``source``); pass the image whenever you can, as viewers
+look for the image two folders up from a label image (napari-ome-zarr 0.10
+even creates an empty Zarr group there when it finds none).
+:func:`add_ome_zarr_labels` adds a label image to an existing OME-Zarr 0.5
+image (e.g. the input of a prediction) without copying the image.  Metadata follow OME-NGFF 0.5: Zarr v3, the
 OME attributes under the key ``"ome"`` with ``"version": "0.5"``, and the
 arrays' ``dimension_names`` equal to the axis names; that is what
 ome-zarr-py (the library behind napari-ome-zarr) writes by default with
@@ -484,10 +488,12 @@ def _level_shape(shape, axes, level):
 
 
 def _create_arrays(group, shape, dtype, chunks, axes, levels):
+    """Empty arrays "0", "1", ...: ``levels`` halvings of ``shape``, or the shapes listed."""
     from pixelforest.io.images import _zarr_compressors
 
-    for level in range(levels):
-        lshape = _level_shape(shape, axes, level)
+    shapes = ([_level_shape(shape, axes, level) for level in range(levels)]
+              if isinstance(levels, int) else [tuple(s) for s in levels])
+    for level, lshape in enumerate(shapes):
         group.create_array(
             str(level), shape=lshape, dtype=dtype,
             chunks=tuple(min(c, n) for c, n in zip(chunks, lshape)),
@@ -635,20 +641,29 @@ def create_ome_zarr_labels(path, *, shape, dtype, name="prediction", image=None,
 
 
 def _fill_levels(group, axes, levels):
-    """Levels 1.. of a multiscale group from level 0: every other y and x pixel.
+    """Levels 1.. of a multiscale group from level 0, pixels taken (never averaged).
 
-    Taking pixels (never averaging) keeps label values exact and image
-    values as stored.  Each level is read lazily from the one above it.
+    Each level takes every other y and x pixel of the one above it (pixels
+    ``(k * n) // m`` along an axis of ``n`` pixels shrunk to ``m``, when
+    the level's shape was set by another writer's image), so label values
+    stay exact and image values as stored.  Read lazily, chunk by chunk.
     """
     if levels < 2:
         return
     import dask.array as da
 
-    step = tuple(slice(None, None, 2) if a in "yx" else slice(None) for a in axes)
     for level in range(1, levels):
-        above = group[str(level - 1)]
-        source = da.from_zarr(above)[step]
-        _store(source, group[str(level)])
+        source = da.from_zarr(group[str(level - 1)])
+        target = group[str(level)]
+        for axis, (n, m) in enumerate(zip(source.shape, target.shape)):
+            if n == m:
+                continue
+            if m == -(-n // 2):
+                index = slice(None, None, 2)
+            else:
+                index = (np.arange(m) * n) // m
+            source = source[(slice(None),) * axis + (index,)]
+        _store(source, target)
 
 
 def _label_group(root, name, path):
@@ -869,11 +884,13 @@ def _default_class_names(labels):
 
 
 def add_ome_zarr_labels(path, labels, *, name="prediction", class_names=None, colors=None,
-                        levels=1, chunks=None, metadata=None, overwrite=True):
+                        chunks=None, metadata=None, overwrite=True):
     """Add a label image to an existing OME-Zarr image (NGFF 0.5), next to its other labels.
 
-    The labels take the image's axes (without channels), spacing and unit.
-    The label image is written to a temporary folder inside ``labels/`` and
+    The labels take the image's axes (without channels), unit and
+    resolution levels: one level per level of the image, with its shape and
+    coordinate transformations (as NGFF asks), each coarser one taking every n-th pixel of the
+    labels (values stay exact).  The label image is written to a temporary folder inside ``labels/`` and
     renamed into place, then listed in the ``labels`` group; the image and
     other label images are left as they are.
 
@@ -887,7 +904,7 @@ def add_ome_zarr_labels(path, labels, *, name="prediction", class_names=None, co
         channel axis).
     name : str, optional
         Name of the label image under ``labels/``.
-    class_names, colors, levels, chunks, metadata
+    class_names, colors, chunks, metadata
         As :func:`write_ome_zarr_labels`.
     overwrite : bool, optional
         Replace a label image of that name; if False, raise
@@ -948,30 +965,41 @@ def add_ome_zarr_labels(path, labels, *, name="prediction", class_names=None, co
             f"labels have shape {labels.shape}, but the image {path} has {shape} (axes "
             f"{image_axes}): the labels must have its shape without channels, {expected}."
         )
-    scale = _scale_of(multiscale, 0)
-    spacing = tuple(float(s) for a, s in zip(image_axes, scale) if a in "zyx")
+    spatial = [i for i, a in enumerate(image_axes) if a != "c"]
+    level_shapes, level_transforms = [], []
+    for dataset in multiscale["datasets"]:
+        level_shapes.append(tuple(root[dataset["path"]].shape[i] for i in spatial))
+        # the image's transforms (scale, translation) without the channel axis
+        level_transforms.append([
+            {**t, t["type"]: [t[t["type"]][i] for i in spatial]}
+            if isinstance(t.get(t.get("type")), list) else dict(t)
+            for t in dataset.get("coordinateTransformations", [])])
+    scale0 = _scale_of(multiscale, 0)
+    spacing = tuple(float(scale0[i]) for i in spatial if image_axes[i] in "zyx")
     unit = next((a.get("unit") for a in multiscale["axes"]
                  if isinstance(a, dict) and a.get("name") == "y"), None)
     try:
         unit = _check_unit(unit)
     except InvalidParameterError:  # a unit NGFF does not name: not repeated
         unit = None
-    levels = _check_levels(levels, labels.shape, label_axes)
     chunks = _check_chunks(chunks, labels.shape, label_axes)
     if class_names is None:
         class_names = _default_class_names(labels)
-    label_attrs = ngff_label_attrs(axes=label_axes, spacing=spacing, unit=unit, levels=levels,
-                                   class_names=class_names, colors=colors, source="../../",
-                                   metadata=metadata)
+    label_attrs = ngff_label_attrs(axes=label_axes, spacing=spacing, unit=unit,
+                                   levels=len(level_shapes), class_names=class_names,
+                                   colors=colors, source="../../", metadata=metadata)
+    for dataset, transforms in zip(label_attrs["ome"]["multiscales"][0]["datasets"],
+                                   level_transforms):
+        dataset["coordinateTransformations"] = transforms
     labels_dir = path / "labels"
     if "labels" not in root:
         zarr.create_group(store=str(labels_dir), zarr_format=3,
                           attributes=ngff_labels_attrs([]))
     with atomic_output(labels_dir / name, overwrite=overwrite) as tmp:
         group = zarr.create_group(store=str(tmp), zarr_format=3, attributes=label_attrs)
-        _create_arrays(group, labels.shape, labels.dtype, chunks, label_axes, levels)
+        _create_arrays(group, labels.shape, labels.dtype, chunks, label_axes, level_shapes)
         _store(labels, group["0"])
-        _fill_levels(group, label_axes, levels)
+        _fill_levels(group, label_axes, len(level_shapes))
     listing = zarr.open_group(str(labels_dir), mode="r+")
     ome = dict(listing.attrs.asdict().get("ome") or {})
     names = list(ome.get("labels") or [])
