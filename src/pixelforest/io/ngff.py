@@ -14,7 +14,9 @@ Without an image, the store root is the label image itself (multiscales and
 look for the image two folders up from a label image (napari-ome-zarr 0.10
 even creates an empty Zarr group there when it finds none).
 :func:`add_ome_zarr_labels` adds a label image to an existing OME-Zarr 0.5
-image (e.g. the input of a prediction) without copying the image.  Metadata follow OME-NGFF 0.5: Zarr v3, the
+image (e.g. the input of a prediction) without copying the image.
+
+Metadata follow OME-NGFF 0.5: Zarr v3, the
 OME attributes under the key ``"ome"`` with ``"version": "0.5"``, and the
 arrays' ``dimension_names`` equal to the axis names; that is what
 ome-zarr-py (the library behind napari-ome-zarr) writes by default with
@@ -889,9 +891,9 @@ def add_ome_zarr_labels(path, labels, *, name="prediction", class_names=None, co
 
     The labels take the image's axes (without channels), unit and
     resolution levels: one level per level of the image, with its shape and
-    coordinate transformations (as NGFF asks), each coarser one taking every n-th pixel of the
-    labels (values stay exact).  The label image is written to a temporary folder inside ``labels/`` and
-    renamed into place, then listed in the ``labels`` group; the image and
+    coordinate transformations (as NGFF asks), each coarser one taking
+    every n-th pixel of the labels (values stay exact).  The label image is
+    written to a temporary folder inside ``labels/`` and renamed into place, then listed in the ``labels`` group; the image and
     other label images are left as they are.
 
     Parameters
