@@ -893,8 +893,9 @@ def add_ome_zarr_labels(path, labels, *, name="prediction", class_names=None, co
     resolution levels: one level per level of the image, with its shape and
     coordinate transformations (as NGFF asks), each coarser one taking
     every n-th pixel of the labels (values stay exact).  The label image is
-    written to a temporary folder inside ``labels/`` and renamed into place, then listed in the ``labels`` group; the image and
-    other label images are left as they are.
+    written to a temporary folder inside ``labels/`` and renamed into
+    place, then listed in the ``labels`` group; the image and other label
+    images are left as they are.
 
     Parameters
     ----------
