@@ -213,3 +213,40 @@ def test_debug_shows_the_traceback_of_each_failed_file(setup, tmp_path, capsys):
     assert main(["predict", str(folder / "model.skops"), str(bad), "-o",
                  str(tmp_path / "out")]) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_predict_instances_of_a_folder_as_ome_zarr_then_resume(setup, tmp_path, capsys):
+    """--kind instances on real images: one OME-Zarr label image each, the objects of
+    predict_instances (up to a renumbering), and a re-run skips them."""
+    from scipy import ndimage as ndi
+
+    from pixelforest.io.ngff import read_ome_zarr_labels
+
+    folder, clf, images = setup
+    out = tmp_path / "objects"
+    args = ["predict", str(folder / "model.skops"), str(folder / "in"), "-o", str(out),
+            "--kind", "instances", "--format", "ome-zarr", "--chunks", "90", "--workers", "2"]
+    assert main(args) == 0
+    assert "3 written, 0 skipped" in capsys.readouterr().out
+    for name, image in images.items():
+        labels, info = read_ome_zarr_labels(out / f"{name}.ome.zarr")
+        expected = clf.predict_instances(image)
+        assert labels.dtype == np.uint32 and info["metadata"]["kind"] == "instances"
+        assert labels.max() == expected.max() > 5
+        for k, box in enumerate(ndi.find_objects(expected), start=1):
+            values = np.unique(labels[box][expected[box] == k])
+            assert len(values) == 1 and values[0] > 0
+            assert np.count_nonzero(labels == values[0]) == np.count_nonzero(expected == k)
+    assert main(args) == 0
+    assert "0 written, 3 skipped" in capsys.readouterr().out
+
+
+def test_instance_options_without_kind_instances_are_noted(setup, tmp_path, capsys):
+    folder, clf, images = setup
+    name = next(iter(images))
+    assert main(["predict", str(folder / "model.skops"), str(folder / "in" / f"{name}.tif"),
+                 "-o", str(tmp_path / "l.tif"), "--overlap", "50"]) == 0
+    assert "apply to --kind instances" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", str(folder / "model.skops"), str(folder / "in"), "-o",
+              str(tmp_path / "x"), "--kind", "instances", "--spacing", "0,1"])
