@@ -331,6 +331,22 @@ def test_three_dimensional_objects():
     assert clf.predict(labels, labels > 0, spacing=(2.0, 1.0, 1.0)).to_dict() == truth
 
 
+def test_flat_objects_without_solidity(tmp_path):
+    # a one-voxel-thick 3D object has no convex hull: NaN solidity, read as
+    # MISSING_VALUE, so that no split has an infinite threshold and the model
+    # file loads
+    labels = np.zeros((6, 20, 20), np.uint16)
+    labels[2, 2:6, 2:6], labels[3, 14:18, 2:6] = 1, 4
+    labels[1:4, 10:14, 10:14], labels[1:5, 2:8, 12:18] = 2, 3
+    clf = ObjectClassifier().fit(labels, None, {1: "flat", 2: "thick", 3: "thick",
+                                                4: "flat"})
+    assert np.isnan(clf.measure(labels)["solidity"]).sum() == 2
+    assert clf.predict(labels).tolist() == ["flat", "thick", "thick", "flat"]
+    save_object_model(clf, tmp_path / "flat.skops")
+    again = load_object_model(tmp_path / "flat.skops")
+    np.testing.assert_array_equal(again.predict_proba(labels), clf.predict_proba(labels))
+
+
 # -- model files -------------------------------------------------------------------
 
 @pytest.mark.parametrize("codes", [False, True])

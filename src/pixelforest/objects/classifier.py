@@ -46,7 +46,7 @@ from pixelforest.errors import (
 
 __all__ = ["ObjectClassifier", "add_relative_size", "classes_from_annotations",
            "default_features", "default_object_estimator", "SHAPE_FEATURES",
-           "INTENSITY_STATISTICS"]
+           "INTENSITY_STATISTICS", "MISSING_VALUE"]
 
 #: Size, shape and border columns used by default, by number of spatial
 #: dimensions: sizes in physical units (like the axis lengths), so images of
@@ -62,6 +62,13 @@ SHAPE_FEATURES = {
 #: Per-channel intensity statistics used by default: the columns
 #: ``<statistic>_<channel>`` of :func:`~pixelforest.objects.measure.measure`.
 INTENSITY_STATISTICS = ("mean", "min", "max", "sum")
+
+#: The value a missing measurement (NaN) reads as.  ``measure`` leaves only the
+#: solidity of a 3D object too flat for a convex hull missing; solidity lies in
+#: (0, 1], so this sits below every real value and a tree splits it off with a
+#: finite threshold (a split on NaN itself has an infinite threshold, which
+#: model files refuse).
+MISSING_VALUE = -1.0
 
 _MISSING_NOTE = "(None or NaN: not labelled)"
 
@@ -450,6 +457,11 @@ class ObjectClassifier(BaseEstimator):
         ``PIXELFOREST_NUM_THREADS`` and otherwise uses every core, -1 every
         core.  Results do not depend on it.
 
+    Notes
+    -----
+    A missing measurement (NaN, e.g. the solidity of a flat 3D object) is
+    read as :data:`MISSING_VALUE`.
+
     Attributes
     ----------
     classes_ : ndarray
@@ -791,7 +803,7 @@ class ObjectClassifier(BaseEstimator):
                 f"feature column {col!r} holds infinite values; drop those rows or choose "
                 "other features."
             )
-        return X
+        return np.where(np.isnan(X), MISSING_VALUE, X)
 
     # -- prediction --------------------------------------------------------------
     def _table_proba(self, table):
