@@ -61,7 +61,7 @@ def test_ome_tiff_zcyx_channels_last_with_spacing(tmp_path):
     assert image.dtype == np.uint16 and image.shape == (3, 24, 32, 2)
     np.testing.assert_array_equal(image, np.moveaxis(data, 1, -1))  # values as stored
     meta = read_metadata(path)
-    assert meta["spacing"] == [1.5, 0.25, 0.2]
+    assert meta["spacing"] == [1.5, 0.25, 0.2] and meta["unit"] == "micrometer"
     assert meta["axes"] == "zyxc" and meta["channel_axis"] == -1
     assert meta["channel_names"] == ["DAPI", "GFP"]
     lazy = imread_lazy(path)
@@ -83,8 +83,9 @@ def test_ome_tiff_2d_grey_and_rgb(tmp_path):
     tifffile.imwrite(path, rgb, ome=True, photometric="rgb")
     image = imread(path)
     np.testing.assert_array_equal(image, rgb)
-    assert read_metadata(path)["channel_axis"] == -1
-    assert read_metadata(path)["spacing"] is None or len(read_metadata(path)["spacing"]) == 2
+    meta = read_metadata(path)
+    assert meta["channel_axis"] == -1 and meta["channel_names"] == ["red", "green", "blue"]
+    assert meta["spacing"] is None and meta["unit"] is None  # not recorded: not invented
 
 
 def test_lazy_ome_tiff_is_read_tile_by_tile(tmp_path, monkeypatch):

@@ -219,7 +219,8 @@ def read_bioio(path, *, scene=None, timepoint=None, level=0, lazy=False, chunks=
     info : dict
         ``axes`` (e.g. ``"zyxc"``), ``channel_axis`` (-1 or None),
         ``channel_names``, ``spacing`` (one per spatial axis, or None when
-        the file does not record it), ``unit``, ``scene``, ``scenes`` and
+        the file does not record it), ``unit`` (None without spacing),
+        ``scene``, ``scenes`` and
         ``reader`` (the bioio plugin).
 
     Raises
@@ -281,14 +282,15 @@ def read_bioio(path, *, scene=None, timepoint=None, level=0, lazy=False, chunks=
                 image = image.rechunk(chunks)
         else:
             image = np.asarray(img.get_image_data(order, **others))
+        spacing = _spacing(img, order)
         names = [str(n) for n in (img.channel_names or [])] if channel == "C" else (
             ["red", "green", "blue", "alpha"][:_size(img.dims, "S")] if channel else [])
         info = {
             "axes": order.lower().replace("s", "c"),
             "channel_axis": -1 if channel else None,
             "channel_names": names,
-            "spacing": _spacing(img, order),
-            "unit": _unit(img),
+            "spacing": spacing,
+            "unit": _unit(img) if spacing is not None else None,
             "scene": chosen,
             "scenes": list(scenes),
             "reader": type(img.reader).__module__.split(".")[0],
