@@ -649,7 +649,7 @@ def test_count_measure_and_classify_objects(make_napari_viewer, qtbot, small, tm
     assert np.array_equal(widget.objects_layer.data, labels)
     table = measure(labels, image)
     pd.testing.assert_frame_equal(widget.objects_table, table)
-    from pixelforest.napari._objects import ObjectsTable
+    from pixelforest.napari._widget import ObjectsTable
 
     dock = viewer.window.dock_widgets["Objects"]
     assert isinstance(dock, ObjectsTable) and dock.model.rowCount() == len(table) >= 10

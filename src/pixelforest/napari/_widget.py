@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer, Signal
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -46,6 +46,7 @@ from qtpy.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -60,6 +61,7 @@ from pixelforest.errors import (
     UnsupportedFormatError,
 )
 from pixelforest.features.spec import PRESETS
+from pixelforest.napari._objects import ObjectSet, classify, object_class_color
 from pixelforest.napari.live import LiveTrainer, plan_regions
 
 __all__ = ["PixelClassifierWidget"]
@@ -373,10 +375,8 @@ class PixelClassifierWidget(QWidget):
         self._batch_label.setWordWrap(True)
         layout.addWidget(self._batch_label)
 
-        from pixelforest.napari._objects import ObjectsPanel
-
         layout.addWidget(QLabel("<b>Objects</b>"))
-        self._objects = ObjectsPanel(self)
+        self._objects = _ObjectsPanel(self)
         self._objects.counted.connect(self.objects_counted.emit)
         self._objects.classified.connect(self.objects_classified.emit)
         layout.addWidget(self._objects)
@@ -1105,7 +1105,7 @@ class PixelClassifierWidget(QWidget):
     @property
     def objects_table(self):
         """The measurements of the objects (a DataFrame; a ``class`` column once classified)."""
-        return self._objects.table
+        return None if self._objects.objects is None else self._objects.objects.table
 
     @property
     def object_class_names(self):
@@ -1120,7 +1120,7 @@ class PixelClassifierWidget(QWidget):
     @property
     def object_model(self):
         """The :class:`~pixelforest.objects.classifier.ObjectClassifier` trained on the clicks."""
-        return self._objects.object_model
+        return None if self._objects.objects is None else self._objects.objects.model
 
     @property
     def selected_object_class(self):
@@ -1152,8 +1152,8 @@ class PixelClassifierWidget(QWidget):
 
     def export_objects(self, path):
         """Write the counted objects: ``*.ome.zarr`` labels with the image and a CSV table
-        beside, or ``*.csv`` the table alone (see :meth:`ObjectsPanel.export
-        <pixelforest.napari._objects.ObjectsPanel.export>`); returns the paths written."""
+        beside, or ``*.csv`` the table alone (see :meth:`ObjectSet.export
+        <pixelforest.napari._objects.ObjectSet.export>`); returns the paths written."""
         return self._objects.export(path)
 
     # -- files -----------------------------------------------------------------
@@ -1442,6 +1442,391 @@ class PixelClassifierWidget(QWidget):
     def closeEvent(self, event):
         self.close_worker()
         super().closeEvent(event)
+
+
+# -- the Objects section -----------------------------------------------------------
+
+#: Canvas pixels the mouse may move between press and release for a click.
+_CLICK_SLOP = 4.0
+
+
+def _format(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class _FrameModel(QAbstractTableModel):
+    """A read-only Qt table model over a DataFrame: cells are formatted when drawn,
+    so a table of many objects costs no widget per cell."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.columns = []
+        self._values = []
+
+    def set_frame(self, table):
+        self.beginResetModel()
+        self.columns = [str(c) for c in table.columns]
+        self._values = [table[c].tolist() for c in table.columns]
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()):  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() or not self._values else len(self._values[0])
+
+    def columnCount(self, parent=QModelIndex()):  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self.columns)
+
+    def data(self, index, role=Qt.DisplayRole):
+        if role != Qt.DisplayRole or not index.isValid():
+            return None
+        return _format(self._values[index.column()][index.row()])
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if role != Qt.DisplayRole:
+            return None
+        if orientation == Qt.Horizontal:
+            return self.columns[section] if section < len(self.columns) else None
+        return str(section + 1)
+
+
+class ObjectsTable(QWidget):
+    """The *Objects* dock: one row per object (the measurements) and a summary line."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        self.model = _FrameModel(self)
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setEditTriggers(QTableView.NoEditTriggers)
+        layout.addWidget(self.view)
+
+    def show_table(self, table, summary_text):
+        """Show the DataFrame ``table`` (one row per object) and the summary line."""
+        self.summary.setText(summary_text)
+        self.model.set_frame(table)
+
+    def cell(self, row, column):
+        """The text shown in a cell (``column``: index or name)."""
+        if isinstance(column, str):
+            column = self.model.columns.index(column)
+        return self.model.data(self.model.index(row, column))
+
+
+class _ObjectsPanel(QWidget):
+    """The *Objects* section of the dock widget: count objects, show the table, classify clicks.
+
+    The work (:class:`~pixelforest.napari._objects.ObjectSet`) runs on
+    background threads; results come back through a queued signal.  Two
+    generation counters drop stale results: counting again makes an older
+    count and classifier stale, a new click an older classifier.
+    """
+
+    counted = Signal()
+    classified = Signal()
+
+    def __init__(self, owner, parent=None):
+        super().__init__(parent)
+        self.owner = owner
+        self.class_names = {1: "class 1", 2: "class 2"}
+        self.annotations = {}        # object label -> object class
+        self.objects = None          # the ObjectSet shown
+        self.objects_layer = None
+        self.classes_layer = None
+        self.table_dock = None
+        self.last_error = None
+        self._count_gen = 0
+        self._class_gen = 0
+        self._bridge = _Bridge()
+        self._bridge.message.connect(self._on_message)
+        self._build_ui()
+
+    def _build_ui(self):
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.count_button = QPushButton("Count objects")
+        self.count_button.setObjectName("count_objects")
+        self.count_button.setToolTip(
+            "Split the predicted foreground into objects (touching ones separated) and "
+            "measure them (in the background)")
+        self.count_button.clicked.connect(lambda: self.owner._guard(self.count))
+        row.addWidget(self.count_button)
+        self.add_button = QPushButton("Add object class")
+        self.add_button.clicked.connect(lambda: self.add_class())
+        row.addWidget(self.add_button)
+        self.save_button = QPushButton("Save objects...")
+        self.save_button.setObjectName("save_objects")
+        self.save_button.setToolTip(
+            "Save the objects as OME-Zarr labels next to the image with the table as CSV "
+            "beside them, or the table alone (*.csv)")
+        self.save_button.clicked.connect(self._ask_export)
+        row.addWidget(self.save_button)
+        layout.addLayout(row)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        layout.addWidget(QLabel("Object classes (click objects to assign the selected one):"))
+        self.class_list = QListWidget()
+        self.class_list.setMinimumHeight(44)
+        self.class_list.setMaximumHeight(80)
+        self.class_list.itemChanged.connect(self._on_renamed)
+        layout.addWidget(self.class_list)
+        self._fill_class_list(select=1)
+
+    # -- object classes ----------------------------------------------------------
+    def _fill_class_list(self, select=None):
+        current = self.selected_class if select is None else select
+        self.class_list.blockSignals(True)
+        self.class_list.clear()
+        for value, name in sorted(self.class_names.items()):
+            item = QListWidgetItem(name)
+            item.setData(Qt.UserRole, value)
+            item.setFlags(item.flags() | Qt.ItemIsEditable)
+            pix = QPixmap(12, 12)
+            pix.fill(QColor(object_class_color(value)))
+            item.setIcon(QIcon(pix))
+            self.class_list.addItem(item)
+            if value == current:
+                self.class_list.setCurrentItem(item)
+        self.class_list.blockSignals(False)
+
+    @property
+    def selected_class(self):
+        item = self.class_list.currentItem()
+        return 1 if item is None else int(item.data(Qt.UserRole))
+
+    @selected_class.setter
+    def selected_class(self, value):
+        if int(value) not in self.class_names:
+            raise InvalidParameterError(
+                f"object class {value!r} does not exist; the classes are "
+                f"{sorted(self.class_names)} (add one with add_object_class).")
+        self._fill_class_list(select=int(value))
+
+    def add_class(self, name=None):
+        value = max(self.class_names) + 1
+        self.class_names[value] = name or f"class {value}"
+        self._fill_class_list(select=value)
+        self._apply_colormap()
+        return value
+
+    def rename_class(self, value, name):
+        self.class_names[int(value)] = str(name)
+        self._fill_class_list()
+        self._refresh_table()
+
+    def _on_renamed(self, item):
+        value = item.data(Qt.UserRole)
+        if item.text() and item.text() != self.class_names.get(value):
+            self.class_names[value] = item.text()
+            self._refresh_table()
+
+    def _set_status(self, text):
+        self.status.setText(text)
+
+    # -- counting ------------------------------------------------------------------
+    def count(self, *, wait=False):
+        owner = self.owner
+        if owner.image_layer is None:
+            raise InvalidImageError("no image layer; add an image to the viewer.")
+        if not owner.model_is_fitted():
+            raise NotFittedError("no trained model yet; paint two classes (or load a model) "
+                                 "first.")
+        model, layer = owner.model, owner.image_layer
+        image = np.asarray(layer.data)
+        channel_axis = -1 if layer.rgb else None
+        ndim = image.ndim - (1 if layer.rgb else 0)
+        spacing = tuple(float(v) for v in layer.scale[-ndim:])   # the layer's pixel size
+        self._count_gen += 1
+        self._class_gen += 1
+        gen = self._count_gen
+
+        def work():
+            return ObjectSet.count(model, image, channel_axis=channel_axis, spacing=spacing)
+
+        if wait:
+            objects = work()
+            self._show_counted(layer, objects)
+            return objects.labels, objects.table
+        post = self._bridge.message.emit
+
+        def run():
+            try:
+                post(("counted", gen, layer, work()))
+            except Exception as exc:  # noqa: BLE001 (shown in the widget)
+                post(("error", gen, exc))
+
+        self.count_button.setEnabled(False)
+        self._set_status("counting objects...")
+        threading.Thread(target=run, name="pixelforest-objects", daemon=True).start()
+        return None
+
+    def _show_counted(self, layer, objects):
+        from napari.utils.colormaps import DirectLabelColormap
+
+        self.count_button.setEnabled(True)
+        self.objects = objects
+        self.annotations = {}
+        viewer = self.owner.viewer
+        common = {"scale": layer.scale, "translate": layer.translate}
+        classes = np.zeros(objects.labels.shape, np.uint8)
+        if self.classes_layer is None or self.classes_layer not in viewer.layers:
+            self.classes_layer = viewer.add_labels(
+                classes, name="object classes", opacity=0.5,
+                colormap=DirectLabelColormap(color_dict=self._colors()),
+                metadata={_ROLE: "object classes"}, **common)
+        else:
+            self.classes_layer.data = classes
+        if self.objects_layer is None or self.objects_layer not in viewer.layers:
+            self.objects_layer = viewer.add_labels(
+                objects.labels, name="objects", metadata={_ROLE: "objects"}, **common)
+            self.objects_layer.contour = 2
+            self.objects_layer.mouse_drag_callbacks.append(self._on_click)
+        else:
+            self.objects_layer.data = objects.labels
+        for lay in (self.classes_layer, self.objects_layer):
+            lay.scale, lay.translate = layer.scale, layer.translate
+        viewer.layers.selection.active = self.objects_layer
+        self.objects_layer.mode = "pan_zoom"
+        self._refresh_table()
+        self._set_status(objects.summary_text() + "; click objects to classify them.")
+        self.counted.emit()
+
+    def _refresh_table(self):
+        if self.objects is not None:
+            self._dock().show_table(self.objects.named_table(self.class_names, self.annotations),
+                                    self.objects.summary_text())
+
+    def _dock(self):
+        """The table dock, made (again, if the user closed it) when needed."""
+        dock = self.table_dock
+        try:
+            alive = dock is not None and dock.parent() is not None
+        except RuntimeError:  # deleted with its closed dock
+            alive = False
+        if not alive:
+            self.table_dock = ObjectsTable()
+            self.owner.viewer.window.add_dock_widget(self.table_dock, name="Objects",
+                                                     area="bottom")
+        return self.table_dock
+
+    def _colors(self):
+        colors = {None: "transparent", 0: "transparent"}
+        for value in self.class_names:
+            colors[value] = object_class_color(value)
+        return colors
+
+    def _apply_colormap(self):
+        from napari.utils.colormaps import DirectLabelColormap
+
+        if self.classes_layer is not None:
+            self.classes_layer.colormap = DirectLabelColormap(color_dict=self._colors())
+
+    # -- classifying ---------------------------------------------------------------
+    def _on_click(self, layer, event):
+        """Mouse callback of the objects layer: a click (no drag) assigns the selected class."""
+        if layer.mode != "pan_zoom" or getattr(event, "button", 1) not in (1, None):
+            return
+        value = layer.get_value(event.position, view_direction=event.view_direction,
+                                dims_displayed=event.dims_displayed, world=True)
+        start = np.asarray(event.pos, dtype=float)
+        yield
+        while event.type == "mouse_move":
+            yield
+        moved = float(np.max(np.abs(np.asarray(event.pos, dtype=float) - start)))
+        if moved <= _CLICK_SLOP and value is not None and np.ndim(value) == 0 and value > 0:
+            self.owner._guard(self.assign, int(value), self.selected_class)
+
+    def assign(self, label, value=None, *, wait=False):
+        if self.objects is None:
+            raise NotFittedError("no objects yet; count objects first.")
+        value = self.selected_class if value is None else int(value)
+        if value not in self.class_names:
+            raise InvalidParameterError(
+                f"object class {value!r} does not exist; the classes are "
+                f"{sorted(self.class_names)}.")
+        self.annotations[self.objects.check_label(label)] = value
+        self.classes_layer.data = self.objects.class_image(self.annotations)
+        self._classify(wait=wait)
+
+    def _classify(self, *, wait=False):
+        """Train the object classifier on the clicked objects once they hold two classes."""
+        self._class_gen += 1
+        gen = self._class_gen
+        if len(set(self.annotations.values())) < 2:
+            self.objects.model = None
+            self._set_status(f"{len(self.annotations)} object(s) classified by hand; give "
+                             "objects of a second class to train the object classifier.")
+            self._refresh_table()
+            return
+        features, annotations = self.objects.features(), dict(self.annotations)
+        channel_axis = self.objects.channel_axis
+        if wait:
+            self._on_message(("classified", gen, self.objects,
+                              *classify(features, annotations, channel_axis=channel_axis)))
+            return
+        post = self._bridge.message.emit
+        objects = self.objects
+
+        def run():
+            try:
+                post(("classified", gen, objects,
+                      *classify(features, annotations, channel_axis=channel_axis)))
+            except Exception as exc:  # noqa: BLE001 (shown in the widget)
+                post(("class-error", gen, exc))
+
+        self._set_status("training the object classifier...")
+        threading.Thread(target=run, name="pixelforest-object-classes", daemon=True).start()
+
+    def _on_message(self, msg):
+        kind, gen = msg[0], msg[1]
+        if gen != (self._class_gen if kind.startswith("class") else self._count_gen):
+            return
+        if kind == "counted":
+            self._show_counted(msg[2], msg[3])
+        elif kind == "classified":
+            objects, model, predicted = msg[2], msg[3], msg[4]
+            if objects is not self.objects:
+                return
+            objects.adopt(model, predicted)
+            self.classes_layer.data = objects.class_image(predicted)
+            self._refresh_table()
+            counts = np.bincount(list(predicted.values()), minlength=max(self.class_names) + 1)
+            self._set_status(
+                f"object classifier trained on {len(self.annotations)} objects: "
+                + ", ".join(f"{self.class_names[v]} {int(counts[v])}"
+                            for v in sorted(self.class_names)))
+            self.classified.emit()
+        elif kind in ("error", "class-error"):
+            self.count_button.setEnabled(True)
+            self.last_error = msg[2]
+            self._set_status(f"{type(msg[2]).__name__}: {msg[2]}")
+
+    # -- files -------------------------------------------------------------------------
+    def export(self, path):
+        if self.objects is None:
+            raise NotFittedError("no objects yet; count objects first.")
+        written = self.objects.export(path, class_names=self.class_names,
+                                      annotations=self.annotations)
+        self._set_status("written: " + ", ".join(str(p) for p in written))
+        return written
+
+    def _ask_export(self):
+        zarr_filter, csv_filter = "OME-Zarr labels + CSV table (*.ome.zarr)", "CSV table (*.csv)"
+        path, chosen = QFileDialog.getSaveFileName(self, "Save objects", "",
+                                                   f"{zarr_filter};;{csv_filter}")
+        if not path:
+            return
+        if not path.lower().endswith((".zarr", ".csv")):
+            path += ".csv" if chosen == csv_filter else ".ome.zarr"
+        self.owner._guard(self.export, path)
 
 
 def _camera(viewer):
