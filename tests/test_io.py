@@ -1,5 +1,6 @@
 import os
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -580,6 +581,41 @@ def test_metadata_where_other_writers_put_it(tmp_path):
     # JPEG cannot hold it: written without error, read as None
     imwrite(tmp_path / "j.jpg", np.ones((8, 8), np.uint8), metadata=META)
     assert io.read_metadata(tmp_path / "j.jpg") is None
+
+
+def test_metadata_of_an_ome_tiff(tmp_path, monkeypatch):
+    """tifffile writes OME-XML for *.ome.tif: the metadata goes into an OME key-value
+    annotation, read back with or without the formats extra (bioio)."""
+    labels = np.array([[1, 2], [2, 1]], np.uint8)
+    path = tmp_path / "pred.ome.tif"
+    imwrite(path, labels, metadata=META)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_ome and 'K="pixelforest"' in tif.ome_metadata
+    meta = io.read_metadata(path)
+    assert {k: meta[k] for k in META} == META  # (plus spacing etc. through bioio)
+    np.testing.assert_array_equal(imread(path), labels)
+    monkeypatch.setitem(sys.modules, "bioio_ome_tiff", None)  # without the extra
+    assert io.read_metadata(path) == META
+    np.testing.assert_array_equal(imread(path), labels)
+    imwrite(tmp_path / "plain.ome.tif", labels)
+    assert io.read_metadata(tmp_path / "plain.ome.tif") is None
+
+
+def test_ome_zarr_labels_are_read_by_imread(tmp_path):
+    """The stores io.ngff writes: the image at the root, the labels inside, pixelforest's
+    metadata found from the label image."""
+    from pixelforest.io.ngff import write_ome_zarr_labels
+
+    image = _random((32, 40), np.uint16)
+    labels = (image > 30000).astype(np.uint8) + 1
+    path = write_ome_zarr_labels(tmp_path / "p.ome.zarr", labels, image=image, levels=2,
+                                 metadata=META)
+    np.testing.assert_array_equal(imread(path), image)
+    np.testing.assert_array_equal(imread(path / "labels" / "prediction", level=1),
+                                  labels[::2, ::2])
+    np.testing.assert_array_equal(imread_lazy(path / "labels" / "prediction").compute(), labels)
+    assert io.read_metadata(path / "labels" / "prediction") == META
+    assert io.read_metadata(path) is None  # the image carries none
 
 
 def test_metadata_must_be_json(tmp_path):

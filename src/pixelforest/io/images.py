@@ -709,11 +709,30 @@ def _found(value):
     return dict(value) if isinstance(value, dict) else None
 
 
+def _ome_annotation(xml):
+    """pixelforest's metadata in an OME-XML key-value annotation (see :func:`imwrite`)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] == "M" and element.get("K") == METADATA_KEY:
+            try:
+                return _found(json.loads(element.text or ""))
+            except ValueError:
+                return None
+    return None
+
+
 def _tiff_metadata(path):
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
+            if tif.is_ome:
+                return _ome_annotation(tif.ome_metadata or "")
             for meta in tif.shaped_metadata or ():
                 if isinstance(meta, dict) and METADATA_KEY in meta:
                     return _found(meta[METADATA_KEY])
@@ -859,6 +878,10 @@ def _write_tiff(tmp, arr, compression, metadata):
     data = np.asarray(arr)
     rgb = data.ndim >= 3 and data.shape[-1] in (3, 4) and data.dtype in (np.uint8, np.uint16)
     extra = {} if metadata is None else {"metadata": {METADATA_KEY: metadata}}
+    if metadata is not None and Path(tmp).name.lower().endswith((".ome.tif", ".ome.tiff")):
+        # tifffile writes OME-XML for these names: the metadata goes into an OME
+        # key-value annotation (what OMERO shows), as JSON
+        extra = {"metadata": {"MapAnnotation": {METADATA_KEY: json.dumps(metadata)}}}
     try:
         tifffile.imwrite(
             tmp, data,
@@ -970,7 +993,8 @@ def imwrite(path, array, *, overwrite=True, chunks=None, compression=None, metad
         ``{"kind": "labels", "classes": [1, 2], "foreground": 2}``; a dict
         ``{"pixelforest": {...}}`` is taken as its inner dict), JSON values
         only.  Stored under the key ``"pixelforest"``: in the TIFF's JSON
-        ImageDescription, the Zarr array's attributes or a PNG text chunk;
+        ImageDescription (an OME-TIFF's: an OME key-value annotation, as
+        JSON), the Zarr array's attributes or a PNG text chunk;
         JPEG cannot hold it, and it is silently left out.  Read it back with
         :func:`read_metadata`.
 
