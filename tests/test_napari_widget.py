@@ -41,7 +41,12 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
 
 from pixelforest import PixelClassifier, datasets
 from pixelforest.classify.scribbles import simulate_scribbles
-from pixelforest.errors import Cancelled, DataUnavailableError, InvalidParameterError
+from pixelforest.errors import (
+    Cancelled,
+    DataUnavailableError,
+    InvalidParameterError,
+    NotFittedError,
+)
 from pixelforest.evaluate.metrics import dice, iou
 from pixelforest.napari.live import uncertainty
 from qtpy.QtCore import Qt
@@ -518,6 +523,8 @@ def test_apply_to_folder_progress_cancel_and_resume(make_napari_viewer, qtbot, s
     viewer.add_image(image, name="nuclei")
     widget = _widget(viewer)
     widget.live = False
+    with pytest.raises(NotFittedError):
+        widget.apply_to_folder(tmp_path / "in", out)
     _paint(widget.scribbles_layer, scribbles)
     model = widget.update(wait=True)
     # the second file waits until Cancel has been clicked (no race with the batch thread)
@@ -539,6 +546,8 @@ def test_apply_to_folder_progress_cancel_and_resume(make_napari_viewer, qtbot, s
     future = widget.apply_to_folder(tmp_path / "in", out)
     assert cancel.isEnabled() and not future.done()    # the GUI thread did not wait
     qtbot.waitUntil(lambda: len(calls) == 2, timeout=WAIT_MS)
+    with pytest.raises(InvalidParameterError, match="already running"):
+        widget.apply_to_folder(tmp_path / "in", out)
     with qtbot.waitSignal(widget.batch_finished, timeout=WAIT_MS) as finished:
         qtbot.mouseClick(cancel, Qt.LeftButton)
         clicked.set()
