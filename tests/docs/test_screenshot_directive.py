@@ -1,4 +1,4 @@
-"""The ``pixelforest-screenshot`` directive: a figure when the file is there, else a note or an error.
+"""The ``pixelforest-screenshot`` directive: a figure, or else a note or an error.
 
 Each test builds a one-page Sphinx project in a temporary folder with the
 site's own extension (``docs/_ext/pixelforest_docs.py``), so what is checked
