@@ -709,6 +709,12 @@ def test_count_measure_and_classify_objects(make_napari_viewer, qtbot, small, tm
     csv = pd.read_csv(written[1])
     assert csv["label"].tolist() == table["label"].tolist()
     assert csv["class"].tolist() == classes
+    # the object classifier as a model file, for pixelforest classify-objects
+    from pixelforest.io.model_file import load_object_model
+
+    widget.export_objects(tmp_path / "objects.skops")
+    loaded = load_object_model(tmp_path / "objects.skops")
+    assert loaded.predict_table(table).tolist() == widget.objects_table["class"].tolist()
 
 
 def _inside(labels, label):

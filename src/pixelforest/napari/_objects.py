@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelforest.errors import InvalidLabelsError, UnsupportedFormatError
+from pixelforest.errors import InvalidLabelsError, NotFittedError, UnsupportedFormatError
 
 __all__ = ["ObjectSet", "classify", "object_class_color"]
 
@@ -161,19 +161,23 @@ class ObjectSet:
         return table
 
     def export(self, path, *, class_names, annotations):
-        """Write the objects: ``*.ome.zarr`` labels with the image and a CSV beside, or ``*.csv``.
+        """Write the objects (``*.ome.zarr`` labels with the image and a CSV beside, or
+        ``*.csv``), or the object classifier (``*.skops``).
 
         The OME-Zarr store holds the image and the instance labels under
         ``labels/objects``; its ``image-label`` metadata name and colour
         each object that has a class (predicted, else clicked), so NGFF
         tools show the classes.  The CSV table (one row per object, with
         the ``annotated`` and ``class`` names) is written next to it as
-        ``<name>.csv``.  Both are written atomically.
+        ``<name>.csv``.  A ``*.skops`` file is the object classifier
+        (:func:`pixelforest.io.model_file.save_object_model`; its classes
+        are the object class values), for ``pixelforest classify-objects``.
+        Everything is written atomically.
 
         Parameters
         ----------
         path : str or Path
-            ``*.zarr`` (by convention ``*.ome.zarr``) or ``*.csv``.
+            ``*.zarr`` (by convention ``*.ome.zarr``), ``*.csv`` or ``*.skops``.
         class_names : dict
             Name of each object class.
         annotations : dict
@@ -188,11 +192,21 @@ class ObjectSet:
         ------
         UnsupportedFormatError
             Another extension.
+        NotFittedError
+            ``*.skops`` before an object classifier was trained.
         """
         from pixelforest.objects import write_csv
 
         path = Path(path)
         name = path.name.lower()
+        if name.endswith(".skops"):
+            from pixelforest.io.model_file import save_object_model
+
+            if self.model is None:
+                raise NotFittedError("no object classifier yet; click objects of two classes "
+                                     "first.")
+            save_object_model(self.model, path)
+            return [path]
         table = self.named_table(class_names, annotations)
         if name.endswith(".csv"):
             write_csv(table, path)
@@ -200,7 +214,8 @@ class ObjectSet:
         if not name.endswith(".zarr"):
             raise UnsupportedFormatError(
                 f"cannot save the objects as {path.name!r}; name the file *.ome.zarr "
-                "(labels with the image, and a CSV table beside) or *.csv (the table).")
+                "(labels with the image, and a CSV table beside), *.csv (the table) or "
+                "*.skops (the object classifier).")
         from pixelforest.io.ngff import write_ome_zarr_labels
 
         classes = self.predicted() or dict(annotations)

@@ -1152,8 +1152,9 @@ class PixelClassifierWidget(QWidget):
 
     def export_objects(self, path):
         """Write the counted objects: ``*.ome.zarr`` labels with the image and a CSV table
-        beside, or ``*.csv`` the table alone (see :meth:`ObjectSet.export
-        <pixelforest.napari._objects.ObjectSet.export>`); returns the paths written."""
+        beside, ``*.csv`` the table alone, or ``*.skops`` the object classifier (see
+        :meth:`ObjectSet.export <pixelforest.napari._objects.ObjectSet.export>`); returns
+        the paths written."""
         return self._objects.export(path)
 
     # -- files -----------------------------------------------------------------
@@ -1565,7 +1566,7 @@ class _ObjectsPanel(QWidget):
         self.save_button.setObjectName("save_objects")
         self.save_button.setToolTip(
             "Save the objects as OME-Zarr labels next to the image with the table as CSV "
-            "beside them, or the table alone (*.csv)")
+            "beside them, the table alone (*.csv), or the object classifier (*.skops)")
         self.save_button.clicked.connect(self._ask_export)
         row.addWidget(self.save_button)
         layout.addLayout(row)
@@ -1819,13 +1820,14 @@ class _ObjectsPanel(QWidget):
         return written
 
     def _ask_export(self):
-        zarr_filter, csv_filter = "OME-Zarr labels + CSV table (*.ome.zarr)", "CSV table (*.csv)"
+        filters = {"OME-Zarr labels + CSV table (*.ome.zarr)": ".ome.zarr",
+                   "CSV table (*.csv)": ".csv", "Object classifier (*.skops)": ".skops"}
         path, chosen = QFileDialog.getSaveFileName(self, "Save objects", "",
-                                                   f"{zarr_filter};;{csv_filter}")
+                                                   ";;".join(filters))
         if not path:
             return
-        if not path.lower().endswith((".zarr", ".csv")):
-            path += ".csv" if chosen == csv_filter else ".ome.zarr"
+        if not path.lower().endswith((".zarr", ".csv", ".skops")):
+            path += filters.get(chosen, ".ome.zarr")
         self.owner._guard(self.export, path)
 
 
