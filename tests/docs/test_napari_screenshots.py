@@ -94,6 +94,18 @@ def test_screenshots_of_the_widget(make_napari_viewer, maker):
     assert np.array_equal(widget.prediction_layer.data, expected)
     assert widget.live, "the screenshots show the Live box ticked, as the steps say"
 
+    # the controls Part 5's steps name are the widget's
+    from qtpy.QtWidgets import QAbstractButton
+
+    texts = {button.text() for button in widget.findChildren(QAbstractButton)}
+    for named in ("Live", "Update", "Score strokes", "Where should I paint next?",
+                  "Save model...", "Load model..."):
+        assert named in texts, f"the lesson names {named!r}; the widget has {sorted(texts)}"
+    assert set(widget.class_names.values()) >= {"background", "foreground"}
+    lesson = (ROOT / "docs" / "lessons" / "09-segment-with-ml.md").read_text(encoding="utf-8")
+    for name in maker.FILES.values():
+        assert f"{{pixelforest-screenshot}} {name}" in lesson, f"the lesson does not show {name}"
+
     # every file the page embeds exists, with the size the page expects
     for name, path in info["paths"].items():
         assert path.is_file() and path.stat().st_size > 10_000, (name, path)
