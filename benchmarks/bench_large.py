@@ -141,7 +141,7 @@ print(labels.shape, int(labels.max()))
 """
 
 
-def run_instances(args, cli, model_path, zarr_path, folder, env, workers, chunk):
+def run_instances(args, cli, model_path, zarr_path, folder, env, workers):
     """The instance case: tiled ``--kind instances`` and the in-memory peer."""
     from pixelforest.io.images import read_metadata
 
@@ -157,12 +157,13 @@ def run_instances(args, cli, model_path, zarr_path, folder, env, workers, chunk)
     meta = read_metadata(out)
     mpx = args.size ** 2 / 1e6
     overlap = meta["overlap"][0]
+    chunk = meta["block"][0]  # the object pass's blocks (within the memory budget)
     print(f"tiled instances: peak RSS {rss / 1e9:.2f} GB, wall {wall:.1f} s "
           f"({mpx / wall:.2f} Mpx/s), {meta['n_objects']} objects, typical radius "
           f"{meta['radius']:.2f} px, overlap {overlap} px, measured with {how}")
     block = (min(chunk, args.size) + 2 * overlap) ** 2
-    print(f"  blocks: {workers} workers x ({chunk} + 2 x {overlap})^2 = "
-          f"{workers * block / 1e6:.1f} Mpx in flight in the object pass")
+    print(f"  object pass: {workers} workers x ({chunk} + 2 x {overlap})^2 = "
+          f"{workers * block / 1e6:.1f} Mpx in flight")
     verdict = "PASS" if rss < TARGET_GB * 1e9 else "FAIL"
     print(f"  target peak RSS < {TARGET_GB} GB: {verdict}")
     peer_size = min(args.peer_size, args.size)
@@ -219,8 +220,7 @@ def main(argv=None):
         exe = shutil.which("pixelforest")
         cli = [exe] if exe else [sys.executable, "-m", "pixelforest.cli.main"]
         if args.kind == "instances":
-            verdict = run_instances(args, cli, model_path, zarr_path, folder, env, workers,
-                                    chunk)
+            verdict = run_instances(args, cli, model_path, zarr_path, folder, env, workers)
             return 0 if verdict == "PASS" else 1
         command = cli + ["predict", str(model_path), str(zarr_path), "-o", str(out),
                          "--overwrite"]
@@ -253,8 +253,7 @@ def main(argv=None):
               f"of that image would be {stack / 1e9:.1f} GB)")
         if args.kind == "both":
             shutil.rmtree(out, ignore_errors=True)
-            instances = run_instances(args, cli, model_path, zarr_path, folder, env, workers,
-                                      chunk)
+            instances = run_instances(args, cli, model_path, zarr_path, folder, env, workers)
             verdict = "PASS" if verdict == instances == "PASS" else "FAIL"
         return 0 if verdict == "PASS" else 1
     finally:

@@ -350,3 +350,21 @@ def test_instances_as_an_ome_zarr_label_image(clf, discs, tmp_path):
     assert info["metadata"]["n_objects"] == labels.max()
     # spacing is physical: the same objects as in memory with the same spacing
     assert_same_objects(clf.predict_instances(image, spacing=(0.5, 0.5)), labels)
+
+
+def test_3d_anisotropic_tiled_equals_in_memory():
+    from pixelforest.datasets import synthetic_nuclei
+
+    image, truth = synthetic_nuclei((24, 64, 72), n=8, seed=0)
+    scrib = np.zeros(truth.shape, np.uint8)
+    scrib[(ndi.distance_transform_edt(truth == 0) > 3) & (np.arange(72) % 5 == 0)] = 1
+    scrib[ndi.binary_erosion(truth > 0, iterations=1)] = 2
+    model = PixelClassifier(FeatureSpec(sigmas=(1.0,)),
+                            estimator=default_estimator(n_estimators=4),
+                            random_state=0).fit(image, scrib)
+    spacing = (2.0, 1.0, 1.0)
+    expected = model.predict_instances(image, spacing=spacing)
+    # blocks 2 x 2 x 2 (z not divisible), overlap larger than the nuclei, in pixels per axis
+    labels = predict_tiled(model, image, kind="instances", chunks=(13, 32, 37), workers=2,
+                           instances={"spacing": spacing, "overlap": (20, 30, 30)}).compute()
+    assert assert_same_objects(expected, labels) == expected.max() >= 4

@@ -77,6 +77,11 @@ PROVISIONAL_OVERLAP = 64
 #: What separates touching objects (as ``PixelClassifier.predict_instances``).
 GUIDES = ("image", "probability")
 
+#: Bytes per pixel of a block while it is segmented (the probability, the image, the
+#: distance transforms, the landscape, markers and labels), as the number of float32
+#: features with the same footprint in :func:`~pixelforest.scale.chunking.choose_chunks`.
+_SEGMENT_FEATURE_EQUIVALENT = 13
+
 #: Name prefix of the tasks of the object and numbering passes.
 INSTANCES_PREFIX = "pixelforest-instances"
 
@@ -384,6 +389,17 @@ def _radius_pass(prob_path, shape, chunks, overlap, threshold, spacing, sched):
     return _reduce(parts, _combine_radii, sched)
 
 
+def _segment_chunks(shape, chunks, overlap, workers):
+    """The blocks of the object passes: those of the probability, smaller if a block and
+    its overlap would not fit the memory budget while segmented."""
+    from pixelforest.scale.chunking import block_chunks, choose_chunks
+
+    budget = choose_chunks(shape, n_features=_SEGMENT_FEATURE_EQUIVALENT, halo=overlap,
+                           workers=workers)
+    sides = tuple(min(c[0], b) for c, b in zip(chunks, budget))
+    return block_chunks(shape, sides, (1,) * len(shape))
+
+
 def _default_overlap(radius, spacing):
     return tuple(max(1, math.ceil(DEFAULT_OVERLAP_RADII * radius / s)) for s in spacing)
 
@@ -536,6 +552,7 @@ def instances_to_store(pipeline, image, workdir, sched, *, chunks=None, options=
     workdir = Path(workdir)
     foreground = resolve_foreground(pipeline.classes, foreground)
     column = int(np.flatnonzero(pipeline.classes == foreground)[0])
+    automatic = chunks is None
     image_cl, chunks, stats = prepare(pipeline, image, chunks, sched,
                                       channel_axis=channel_axis)
     shape = tuple(int(n) for n in image_cl.shape[:-1])
@@ -555,6 +572,8 @@ def instances_to_store(pipeline, image, workdir, sched, *, chunks=None, options=
     # 2. the typical radius, the overlap
     radius, overlap, cut = _resolve_radius(opts, prob_path, shape, chunks, spacing, sched)
     _check_overlap_fits(overlap, radius, spacing, opts.overlap is not None)
+    if automatic:
+        chunks = _segment_chunks(shape, chunks, overlap, sched.n_workers)
 
     # 3. the whole image's contrast
     contrast, any_foreground = None, True
@@ -639,6 +658,7 @@ def instance_metadata(classes, foreground, facts):
         "n_objects": int(facts["anchors"].size),
         "radius": float(facts["radius"]),
         "overlap": [int(o) for o in facts["overlap"]],
+        "block": [int(c[0]) for c in facts["chunks"]],
     })
     return attrs
 

@@ -13,7 +13,8 @@ metadata dict (Zarr attributes, TIFF and PNG metadata) so that a reader,
      "class_names": {"1": "background", "2": "foreground"}, "foreground": 2}
 
 (a mask adds ``"mask_value": 255``; instances add ``"n_objects"``, the
-typical ``"radius"`` and the blocks' ``"overlap"`` used).
+typical ``"radius"``, and the ``"block"`` side and ``"overlap"`` of the
+object pass).
 """
 
 import numbers
