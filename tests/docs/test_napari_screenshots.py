@@ -99,7 +99,7 @@ def test_screenshots_of_the_widget(make_napari_viewer, maker):
 
     texts = {button.text() for button in widget.findChildren(QAbstractButton)}
     for named in ("Live", "Update", "Score strokes", "Where should I paint next?",
-                  "Save model...", "Load model..."):
+                  "Save model...", "Load model...", "Count objects"):  # (Part 6)
         assert named in texts, f"the lesson names {named!r}; the widget has {sorted(texts)}"
     assert set(widget.class_names.values()) >= {"background", "foreground"}
     lesson = (ROOT / "docs" / "lessons" / "09-segment-with-ml.md").read_text(encoding="utf-8")
