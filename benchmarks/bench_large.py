@@ -204,9 +204,10 @@ def main(argv=None):
         name, image, labels, zarr_path, big = build_input(folder, args.size, args.sample)
         clf, model_path = train(folder, image, labels)
         workers = args.workers or available_cores()
+        # as predict chooses them: aligned with the input's 1024 x 1024 Zarr chunks
         chunk = args.chunks or choose_chunks(
             (args.size, args.size), n_features=clf.n_features_in_, halo=clf.halo_,
-            workers=workers)[0]
+            workers=workers, base_chunks=(1024, 1024))[0]
         block = (min(chunk, args.size) + 2 * clf.halo_[0]) ** 2
         formula = workers * block * clf.n_features_in_ * 4 * _WORKING_FACTOR
         print(f"input: {args.size} x {args.size} uint8 Zarr tiled from DSB2018 {name}; "
