@@ -39,6 +39,7 @@ Run::
 """
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -156,13 +157,14 @@ def run_instances(args, cli, model_path, zarr_path, folder, env, workers):
     rss, wall, how = measure(command, env)
     meta = read_metadata(out)
     mpx = args.size ** 2 / 1e6
-    overlap = meta["overlap"][0]
-    chunk = meta["block"][0]  # the object pass's blocks (within the memory budget)
+    overlap = meta["overlap"]
+    sides = meta["block"]  # the object pass's blocks (within the memory budget)
     print(f"tiled instances: peak RSS {rss / 1e9:.2f} GB, wall {wall:.1f} s "
           f"({mpx / wall:.2f} Mpx/s), {meta['n_objects']} objects, typical radius "
-          f"{meta['radius']:.2f} px, overlap {overlap} px, measured with {how}")
-    block = (min(chunk, args.size) + 2 * overlap) ** 2
-    print(f"  object pass: {workers} workers x ({chunk} + 2 x {overlap})^2 = "
+          f"{meta['radius']:.2f} px, overlap {overlap[0]} px, measured with {how}")
+    block = math.prod(min(c + 2 * o, args.size) for c, o in zip(sides, overlap))
+    print(f"  object pass: {workers} workers x blocks of "
+          f"{' x '.join(f'({c} + 2 x {o})' for c, o in zip(sides, overlap))} = "
           f"{workers * block / 1e6:.1f} Mpx in flight")
     verdict = "PASS" if rss < TARGET_GB * 1e9 else "FAIL"
     print(f"  target peak RSS < {TARGET_GB} GB: {verdict}")
@@ -205,17 +207,18 @@ def main(argv=None):
         clf, model_path = train(folder, image, labels)
         workers = args.workers or available_cores()
         # as predict chooses them: aligned with the input's 1024 x 1024 Zarr chunks
-        chunk = args.chunks or choose_chunks(
+        chunks = (args.chunks,) * 2 if args.chunks else choose_chunks(
             (args.size, args.size), n_features=clf.n_features_in_, halo=clf.halo_,
-            workers=workers, base_chunks=(1024, 1024))[0]
-        block = (min(chunk, args.size) + 2 * clf.halo_[0]) ** 2
+            workers=workers, base_chunks=(1024, 1024))
+        block = math.prod(min(c, args.size) + 2 * h for c, h in zip(chunks, clf.halo_))
         formula = workers * block * clf.n_features_in_ * 4 * _WORKING_FACTOR
         print(f"input: {args.size} x {args.size} uint8 Zarr tiled from DSB2018 {name}; "
               f"model: default ({clf.n_features_in_} features, halo {clf.halo_}, "
               f"{clf.estimator_.n_estimators} trees)")
         how_chunks = ("given" if args.chunks else
                       f"automatic, budget {DEFAULT_MEMORY_BUDGET / 2**20:.0f} MiB")
-        print(f"settings: workers={workers}, chunks={chunk} ({how_chunks})")
+        print(f"settings: workers={workers}, chunks={' x '.join(map(str, chunks))} "
+              f"({how_chunks})")
         env = dict(os.environ)
         out = folder / "labels.zarr"
         exe = shutil.which("pixelforest")
