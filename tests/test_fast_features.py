@@ -153,7 +153,7 @@ def test_every_family_within_bound(shape, sigmas, spacing, scales):
 def test_fast_and_exact_differ_only_by_rounding():
     image = _image((50, 60), seed=4)
     fast_spec = FeatureSpec(families=ALL_FAMILIES, sigmas=(1.0, 3.0), precision="fast")
-    exact_spec = FeatureSpec(families=ALL_FAMILIES, sigmas=(1.0, 3.0))
+    exact_spec = FeatureSpec(families=ALL_FAMILIES, sigmas=(1.0, 3.0), precision="exact")
     a, b = compute_features(image, fast_spec), compute_features(image, exact_spec)
     assert not np.array_equal(a, b)
     errors = _relative_errors(a, b.astype(np.float64), fast_spec, image, 2)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -25,7 +27,8 @@ def test_names_order_and_shape_2d():
 
 def test_columns_match_scipy_filters():
     image = _rng_image((48, 48))
-    spec = FeatureSpec(families=("intensity", "gaussian", "dog", "log", "gradient"), sigmas=(2,))
+    spec = FeatureSpec(families=("intensity", "gaussian", "dog", "log", "gradient"), sigmas=(2,),
+                       precision="exact")
     feats = compute_features(image, spec)
     g = lambda s, **kw: ndi.gaussian_filter(image, s, mode="reflect", output=np.float32, **kw)
     np.testing.assert_array_equal(feats[..., 0], image)
@@ -64,10 +67,14 @@ def test_3d_features():
 def test_anisotropic_spacing_is_physical():
     # a stack sampled twice as coarsely along z: sigma in physical units
     image = _rng_image((16, 30, 30))
-    spec = FeatureSpec(families=("gaussian",), sigmas=(2.0,), spacing=(2.0, 1.0, 1.0))
+    spec = FeatureSpec(families=("gaussian",), sigmas=(2.0,), spacing=(2.0, 1.0, 1.0),
+                       precision="exact")
     feats = compute_features(image, spec)
     expected = ndi.gaussian_filter(image, (1.0, 2.0, 2.0), mode="reflect", output=np.float32)
     np.testing.assert_array_equal(feats[..., 0], expected)
+    fast = compute_features(image, FeatureSpec(families=("gaussian",), sigmas=(2.0,),
+                                               spacing=(2.0, 1.0, 1.0), precision="fast"))
+    np.testing.assert_allclose(fast[..., 0], expected, rtol=0, atol=1e-5 * np.ptp(image))
     assert spec.halo == (4, 8, 8)
     # derivatives are per unit length: a ramp along z of slope 1 per um
     ramp = np.broadcast_to((np.arange(16) * 2.0)[:, None, None], (16, 30, 30)).astype(np.float32)
@@ -76,10 +83,12 @@ def test_anisotropic_spacing_is_physical():
     np.testing.assert_allclose(grad[8, 15, 15, 0], 1.0, rtol=1e-2)
 
 
+@pytest.mark.parametrize("precision", ["exact", "fast"])
 @pytest.mark.parametrize("shape,spacing", [((70, 80), None), ((30, 70, 64), (2.0, 1.0, 1.0)),
                                            ((70, 80), (1.0, 0.5))])
-def test_halo_is_exact_bit_for_bit(shape, spacing):
-    spec = FeatureSpec(families=tuple(FAMILIES), sigmas=(0.7, 2.0), spacing=spacing)
+def test_halo_is_exact_bit_for_bit(shape, spacing, precision):
+    spec = FeatureSpec(families=tuple(FAMILIES), sigmas=(0.7, 2.0), spacing=spacing,
+                       precision=precision)
     image = _rng_image(shape)
     whole = compute_features(image, spec)
     halo = spec.halo_for(len(shape))
@@ -165,18 +174,20 @@ def _scipy_reference(image, spec):
 def test_default_spec_equals_plain_scipy_reference(shape):
     # shared smoothings and crops change nothing: the same float32 numbers
     spec = FeatureSpec(families=("intensity", "gaussian", "dog"),
-                       sigmas={"gaussian": (0.5, 1.0), "dog": (1.6, 2.5, 4.0)})
+                       sigmas={"gaussian": (0.5, 1.0), "dog": (1.6, 2.5, 4.0)}, precision="exact")
     image = _rng_image(shape, seed=3)
     np.testing.assert_array_equal(compute_features(image, spec), _scipy_reference(image, spec))
 
 
+@pytest.mark.parametrize("precision", ["exact", "fast"])
 @pytest.mark.parametrize("spec,shape", [
     (FeatureSpec(), (131, 117)),
     (ALL, (61, 75)),
     (FeatureSpec(families=tuple(FAMILIES), sigmas=(0.7, 2.0), spacing=(2.0, 1.0, 1.0)),
      (19, 41, 37)),
 ])
-def test_crop_equals_whole_block_bit_for_bit(spec, shape):
+def test_crop_equals_whole_block_bit_for_bit(spec, shape, precision):
+    spec = dataclasses.replace(spec, precision=precision)
     image = _rng_image(shape, seed=1)[..., None]
     whole = features_of_block(image, spec)
     n = len(shape)
@@ -190,14 +201,15 @@ def test_crop_equals_whole_block_bit_for_bit(spec, shape):
         np.testing.assert_array_equal(part, whole[crop])
 
 
+@pytest.mark.parametrize("precision", ["exact", "fast"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("shape", [(53, 71), (17, 29, 23)])
-def test_pieces_and_threads_give_the_same_numbers(monkeypatch, shape, n_threads):
+def test_pieces_and_threads_give_the_same_numbers(monkeypatch, shape, n_threads, precision):
     # a large region is computed block by block (on threads): same bits
     import pixelforest.features.compute as features
 
     spec = FeatureSpec(families=("intensity", "gaussian", "dog", "gradient", "structure"),
-                       sigmas=(0.7, 2.0))
+                       sigmas=(0.7, 2.0), precision=precision)
     image = _rng_image(shape, seed=4)[..., None]
     whole = features_of_block(image, spec)
     monkeypatch.setattr(features, "_BLOCK_2D", 16)
@@ -229,18 +241,21 @@ def test_features_at_pixels_equal_the_whole_stack(shape, spec, n_channels):
         np.testing.assert_array_equal(rows, whole[index])
 
 
-def test_features_at_no_pixels_and_one_piece_only(monkeypatch):
+@pytest.mark.parametrize("precision", ["exact", "fast"])
+def test_features_at_no_pixels_and_one_piece_only(monkeypatch, precision):
     import pixelforest.features.compute as features
 
+    spec = FeatureSpec(precision=precision)
     image = _rng_image((1100, 1100, 1))
-    assert features_at(image, FeatureSpec(), []).shape == (0, FeatureSpec().n_features())
+    assert features_at(image, spec, []).shape == (0, spec.n_features())
     # pixels in one corner: only that block is filtered
     computed = []
-    original = features._channel_features
-    monkeypatch.setattr(features, "_channel_features",
+    name = "_channel_features_fast" if precision == "fast" else "_channel_features"
+    original = getattr(features, name)
+    monkeypatch.setattr(features, name,
                         lambda *a, **k: computed.append(a[5]) or original(*a, **k))
     index = np.ravel_multi_index(([3, 10, 500], [7, 400, 511]), (1100, 1100))
-    rows = features_at(image, FeatureSpec(), index)
+    rows = features_at(image, spec, index)
     assert computed == [((0, 512), (0, 512))]
-    whole = features_of_block(image, FeatureSpec()).reshape(-1, rows.shape[1])
+    whole = features_of_block(image, spec).reshape(-1, rows.shape[1])
     np.testing.assert_array_equal(rows, whole[index])

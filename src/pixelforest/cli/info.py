@@ -51,7 +51,8 @@ def run(args):
     print(f"written by  {versions}")
     print(f"estimator   {info['estimator']['class']}")
     print(f"features    {', '.join(spec['families'])} at sigmas {sigmas}"
-          + (f", spacing {spec['spacing']}" if spec["spacing"] else ""))
+          + (f", spacing {spec['spacing']}" if spec["spacing"] else "")
+          + f", {spec.get('precision', 'exact')} filters")
     print(f"            {info['n_features']} columns, halo {info['halo']} px")
     print(f"normalize   {info['normalize']}")
     print(f"input       {info['ndim']}-D, {info['n_channels']} channel(s), "

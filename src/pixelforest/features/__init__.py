@@ -1,10 +1,13 @@
 """Named multiscale per-pixel features: which (:mod:`.spec`) and how (:mod:`.compute`).
 
-:mod:`.gaussian` holds the compiled Gaussian filters both rely on, equal to
-:func:`scipy.ndimage.gaussian_filter` bit for bit.
+Two compiled paths compute the filters, chosen by ``FeatureSpec.precision``
+and recorded in model files: :mod:`.gaussian` (``"exact"``), equal to
+:func:`scipy.ndimage.gaussian_filter` bit for bit, and :mod:`.fast`
+(``"fast"``, the default), float32 passes that compute every derivative order
+of a scale together, within 1e-6 of the float64 filters.
 """
 
 from pixelforest.features.compute import compute_features
-from pixelforest.features.spec import FAMILIES, PRESETS, FeatureSpec
+from pixelforest.features.spec import FAMILIES, PRECISIONS, PRESETS, FeatureSpec
 
-__all__ = ["FAMILIES", "PRESETS", "FeatureSpec", "compute_features"]
+__all__ = ["FAMILIES", "PRECISIONS", "PRESETS", "FeatureSpec", "compute_features"]

@@ -1,11 +1,15 @@
-"""Compute a :class:`~pixelforest.features.spec.FeatureSpec`'s feature stack, exactly.
+"""Compute a :class:`~pixelforest.features.spec.FeatureSpec`'s feature stack, block by block.
 
-Every filter is a :func:`scipy.ndimage.gaussian_filter` in float32 with
-``mode="reflect"`` and ``truncate=4`` (computed by the compiled kernels of
-:mod:`pixelforest.features.gaussian`, the same bits), so each feature at a
-pixel depends only on the pixels within ``spec.halo_for(ndim)``: a block
-cut with that margin gives, in its interior, bit for bit the features of
-the whole image.
+Every filter is a :func:`scipy.ndimage.gaussian_filter` with
+``mode="reflect"`` and ``truncate=4``, computed on the spec's path: with
+``precision="exact"`` by the compiled kernels of
+:mod:`pixelforest.features.gaussian` (scipy's float32 bits, one filter at a
+time), with ``precision="fast"`` by :mod:`pixelforest.features.fast` (float32
+arithmetic, every derivative order of a scale in shared passes).  On either
+path each feature at a pixel depends only on the pixels within
+``spec.halo_for(ndim)`` and is computed the same way wherever the block
+starts: a block cut with that margin gives, in its interior, bit for bit
+the features of the whole image.
 
 Three entry points, each for checked channel-last input (the public edge,
 :func:`compute_features`, checks it):
@@ -183,7 +187,7 @@ def _channel_features_fast(channel, spec, ndim, out, start, crop=None):
         return arr
 
     n_cols = spec.n_features(1, ndim)
-    planes = np.empty((n_cols,) + shape, dtype=np.float32)
+    planes = _scratch_planes((n_cols,) + shape)
     col = 0
     if "intensity" in spec.families:
         planes[col] = channel[tuple(slice(lo, hi) for lo, hi in crop)]
@@ -218,6 +222,28 @@ def _channel_features_fast(channel, spec, ndim, out, start, crop=None):
         col += width
     fast.interleave(planes, out, start)
     return start + n_cols
+
+
+#: Largest planes buffer (bytes) a thread keeps between blocks: a fresh
+#: buffer of tens of MB costs its page faults again on every block.
+_KEEP_SCRATCH_BYTES = 64 << 20
+
+_SCRATCH = threading.local()
+
+
+def _scratch_planes(shape):
+    """A float32 array of ``shape`` from this thread's reusable buffer (contents undefined).
+
+    Valid until the thread's next call; the buffer is kept between calls
+    when it is at most :data:`_KEEP_SCRATCH_BYTES`.
+    """
+    n = int(np.prod(shape, dtype=np.int64))
+    if n * 4 > _KEEP_SCRATCH_BYTES:
+        return np.empty(shape, dtype=np.float32)
+    buf = getattr(_SCRATCH, "planes", None)
+    if buf is None or buf.size < n:
+        buf = _SCRATCH.planes = np.empty(n, dtype=np.float32)
+    return buf[:n].reshape(shape)
 
 
 def _diag_indices(ndim):
@@ -406,7 +432,8 @@ def compute_features(image, spec=None, *, channel_axis=None):
     -----
     Each Gaussian smoothing is computed once and shared (a difference of
     Gaussians reuses the smoothings of the ``gaussian`` family and of its
-    neighbours), in float32.  Images larger than 512 pixels per side (96
+    neighbours), in float32; on the fast path every derivative order of a
+    scale shares its passes too.  Images larger than 512 pixels per side (96
     in 3D) are computed in blocks, each filter reading its own radius
     around a block, on every core (``PIXELFOREST_NUM_THREADS`` limits
     them): the numbers are those of the whole image at once, bit for bit.

@@ -38,6 +38,7 @@ machine, then loaded from the cache).
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -72,12 +73,25 @@ def half_kernels(sigma, scale=1.0):
     return h
 
 
+@functools.lru_cache(maxsize=1024)
 def _reflect_index(lo, hi, radius, n, offset):
+    """Positions ``lo - radius .. hi + radius - 1`` reflected into ``[0, n)``, minus ``offset``."""
     pos = np.arange(lo - radius, hi + radius)
     period = 2 * n
     pos = np.mod(pos, period)
     pos = np.where(pos >= n, period - 1 - pos, pos)
-    return (pos - offset).astype(np.intp)
+    index = (pos - offset).astype(np.intp)
+    index.setflags(write=False)
+    return index
+
+
+@functools.lru_cache(maxsize=8)
+def _slots(wanted):
+    """Output slot of each order 0, 1, 2 (-1: not computed) for the sorted tuple ``wanted``."""
+    slots = np.full(3, -1, dtype=np.intp)
+    slots[list(wanted)] = np.arange(len(wanted))
+    slots.setflags(write=False)
+    return slots
 
 
 # --- compiled kernels ------------------------------------------------------------
@@ -117,6 +131,13 @@ def _acc_taps(a0, a1, a2, lo, hi, n0, n1, n2, w0, w1, w2):
             a2[q] += (lo[q] + hi[q]) * w2
 
 
+def _acc_sym4(a, l1, h1, l2, h2, l3, h3, l4, h4, w1, w2, w3, w4):
+    """Four taps of one symmetric kernel at once (a quarter of the accumulator traffic)."""
+    for q in range(a.shape[0]):
+        a[q] += (((l1[q] + h1[q]) * w1 + (l2[q] + h2[q]) * w2)
+                 + ((l3[q] + h3[q]) * w3 + (l4[q] + h4[q]) * w4))
+
+
 def _init_taps(a0, a1, a2, c, n0, n1, n2, w0, w2):
     n = c.shape[0]
     if n0:
@@ -140,8 +161,11 @@ def _pass_last(src, z0, a0, dst, slots, h, index):
     _, n_z, n_a, n_m = dst.shape
     n0, n1, n2 = slots[0] >= 0, slots[1] >= 0, slots[2] >= 0
     s0, s1, s2 = max(slots[0], 0), max(slots[1], 0), max(slots[2], 0)
+    single = (n0 != n2) and not n1
+    o_single = 0 if n0 else 2
     n_t = n_m + 2 * r
-    line = np.empty(n_t, dtype=np.float32)
+    buf = np.empty(n_t, dtype=np.float32)
+    line = buf
     # the run of ``index`` that steps by one (the positions inside the
     # line) is copied straight, the reflected ends gathered
     t0 = 0
@@ -151,20 +175,37 @@ def _pass_last(src, z0, a0, dst, slots, h, index):
     while t1 < n_t and index[t1] == index[t1 - 1] + 1:
         t1 += 1
     base = index[t0] - t0
+    direct = t0 == 0 and t1 == n_t  # nothing reflected: read the row in place
     for z in range(n_z):
         for a in range(n_a):
             row = src[z0 + z, a0 + a]
-            for t in range(t0):
-                line[t] = row[index[t]]
-            for t in range(t0, t1):
-                line[t] = row[base + t]
-            for t in range(t1, n_t):
-                line[t] = row[index[t]]
+            if direct:
+                line = row[base:base + n_t]
+            else:
+                line = buf
+                for t in range(t0):
+                    line[t] = row[index[t]]
+                for t in range(t0, t1):
+                    line[t] = row[base + t]
+                for t in range(t1, n_t):
+                    line[t] = row[index[t]]
             d0, d1, d2 = dst[s0, z, a], dst[s1, z, a], dst[s2, z, a]
             _init_taps(d0, d1, d2, line[r:r + n_m], n0, n1, n2, h[0, 0], h[2, 0])
-            for k in range(1, r + 1):
+            k = 1
+            if single:  # one even order: four taps at a time
+                w = h[o_single]
+                while k + 3 <= r:
+                    _acc_sym4(d0 if n0 else d2,
+                              line[r - k:r - k + n_m], line[r + k:r + k + n_m],
+                              line[r - k - 1:r - k - 1 + n_m], line[r + k + 1:r + k + 1 + n_m],
+                              line[r - k - 2:r - k - 2 + n_m], line[r + k + 2:r + k + 2 + n_m],
+                              line[r - k - 3:r - k - 3 + n_m], line[r + k + 3:r + k + 3 + n_m],
+                              w[k], w[k + 1], w[k + 2], w[k + 3])
+                    k += 4
+            while k <= r:
                 _acc_taps(d0, d1, d2, line[r - k:r - k + n_m], line[r + k:r + k + n_m],
                           n0, n1, n2, h[0, k], h[1, k], h[2, k])
+                k += 1
 
 
 def _pass_outer(src, dst, slots, h, index):
@@ -173,13 +214,27 @@ def _pass_outer(src, dst, slots, h, index):
     _, n_z, n_m, _ = dst.shape
     n0, n1, n2 = slots[0] >= 0, slots[1] >= 0, slots[2] >= 0
     s0, s1, s2 = max(slots[0], 0), max(slots[1], 0), max(slots[2], 0)
+    single = (n0 != n2) and not n1
+    o_single = 0 if n0 else 2
     for z in range(n_z):
         for m in range(n_m):
             d0, d1, d2 = dst[s0, z, m], dst[s1, z, m], dst[s2, z, m]
             _init_taps(d0, d1, d2, src[z, index[m + r]], n0, n1, n2, h[0, 0], h[2, 0])
-            for k in range(1, r + 1):
+            k = 1
+            if single:  # one even order: four taps at a time
+                w = h[o_single]
+                while k + 3 <= r:
+                    i = m + r
+                    _acc_sym4(d0 if n0 else d2, src[z, index[i - k]], src[z, index[i + k]],
+                              src[z, index[i - k - 1]], src[z, index[i + k + 1]],
+                              src[z, index[i - k - 2]], src[z, index[i + k + 2]],
+                              src[z, index[i - k - 3]], src[z, index[i + k + 3]],
+                              w[k], w[k + 1], w[k + 2], w[k + 3])
+                    k += 4
+            while k <= r:
                 _acc_taps(d0, d1, d2, src[z, index[m + r - k]], src[z, index[m + r + k]],
                           n0, n1, n2, h[0, k], h[1, k], h[2, k])
+                k += 1
 
 
 def _eig2(a, b, c, e0, e1):
@@ -202,7 +257,7 @@ def _eig3(a00, a01, a02, a11, a12, a22, e0, e1, e2):
     """Eigenvalues (largest first) of a symmetric 3x3 matrix per pixel (float64 inside)."""
     nz, ny, nx = a00.shape
     third = 1.0 / 3.0
-    two_pi_3 = 2.0 * np.pi / 3.0
+    sqrt3 = np.sqrt(3.0)
     for z in range(nz):
         for y in range(ny):
             for x in range(nx):
@@ -231,8 +286,10 @@ def _eig3(a00, a01, a02, a11, a12, a22, e0, e1, e2):
                     rr = det / (2.0 * p * p * p)
                     rr = min(max(rr, -1.0), 1.0)
                     phi = np.arccos(rr) * third
-                    v0 = q + 2.0 * p * np.cos(phi)
-                    v2 = q + 2.0 * p * np.cos(phi + two_pi_3)
+                    c = np.cos(phi)  # cos(phi + 2 pi / 3) from c and sin(phi) >= 0
+                    sn = np.sqrt(max(1.0 - c * c, 0.0))
+                    v0 = q + 2.0 * p * c
+                    v2 = q - p * (c + sqrt3 * sn)
                     v1 = 3.0 * q - v0 - v2
                     # rounding can leave v1 a hair outside [v2, v0]
                     v1 = min(max(v1, v2), v0)
@@ -273,6 +330,7 @@ try:
 
     _acc_taps = numba.njit(inline="always", **_FLAGS)(_acc_taps)
     _init_taps = numba.njit(inline="always", **_FLAGS)(_init_taps)
+    _acc_sym4 = numba.njit(inline="always", **_FLAGS)(_acc_sym4)
     _pass_last = numba.njit(**_FLAGS)(_pass_last)
     _pass_outer = numba.njit(**_FLAGS)(_pass_outer)
     _eig2 = numba.njit(**_FLAGS)(_eig2)
@@ -344,9 +402,8 @@ def gaussian_orders(image, sigma, orders, crop=None, scale=None):
     last = ndim - 1
     # stage 1: the last axis, every order wanted along it, from the image
     h = half_kernels(sigma[last], scale[last])
-    wanted = sorted({o[last] for o in orders})
-    slots = np.full(3, -1, dtype=np.intp)
-    slots[wanted] = np.arange(len(wanted))
+    wanted = tuple(sorted({o[last] for o in orders}))
+    slots = _slots(wanted)
     out_ranges = [grown[i] for i in range(last)] + [crop[last]]
     out_shape = tuple(b - a for a, b in out_ranges)
     src3 = _as3d(image)
@@ -365,13 +422,12 @@ def gaussian_orders(image, sigma, orders, crop=None, scale=None):
         out_shape = tuple(b - a for a, b in out_ranges)
         index = _reflect_index(crop[ax][0], crop[ax][1], radius[ax], shape[ax], cover[ax][0])
         for suffix, src in stage.items():
-            wanted = sorted({o[ax] for o in orders if o[ax + 1:] == suffix})
+            wanted = tuple(sorted({o[ax] for o in orders if o[ax + 1:] == suffix}))
             if not wanted:
                 continue
-            slots = np.full(3, -1, dtype=np.intp)
-            slots[wanted] = np.arange(len(wanted))
-            z = int(np.prod(src.shape[:ax], dtype=np.int64))
-            length = int(np.prod(src.shape[ax + 1:], dtype=np.int64))
+            slots = _slots(wanted)
+            z = math.prod(src.shape[:ax])
+            length = math.prod(src.shape[ax + 1:])
             src_v = src.reshape(z, src.shape[ax], length)
             dst = np.empty((len(wanted), z, out_shape[ax], length), dtype=np.float32)
             _pass_outer(src_v, dst, slots, h, index)

@@ -88,9 +88,12 @@ STRUCTURE_SCALES_ILASTIK = (1.0, 0.5)
 #: of the float64 result relative to the image's range).
 PRECISIONS = ("exact", "fast")
 
-#: The precision of a spec made without one (model files that do not
-#: record a precision were written by the exact path and stay exact).
-DEFAULT_PRECISION = "exact"
+#: The precision of a spec made without one: ``"fast"``, chosen by
+#: measurement (``benchmarks/quality.py`` and ``benchmarks/transfer.py``
+#: give the same mean IoUs on both paths, see ``benchmarks/README.md``).
+#: Model files that do not record a precision were written by the exact
+#: path and load as exact (:meth:`FeatureSpec.from_dict`).
+DEFAULT_PRECISION = "fast"
 
 #: Scales of the default gradient magnitude (edge strength at the outline).
 _EDGE_SIGMAS = (0.7, 1.0)
