@@ -45,7 +45,12 @@ numpy sums the whole image in float32, so the contrast may differ in its
 last bits, which can move a few outline pixels.  Memory is that of one
 block with its overlap per worker (the probability, the image, the
 distance transform and the watershed's arrays), plus the sorted list of
-object labels.
+object labels: with automatic chunks the object passes use the blocks of
+the probability, made smaller when a block and its overlap would not fit
+the memory budget (:data:`~pixelforest.scale.chunking.DEFAULT_MEMORY_BUDGET`).
+The intermediate arrays live in a temporary folder beside the output
+(named like the output's temporary, so that a batch re-run removes those
+of a killed run), removed at the end.
 """
 
 import math
