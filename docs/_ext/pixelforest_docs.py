@@ -37,6 +37,8 @@ from sphinx.util.nodes import nested_parse_with_titles
 API_MODULES = (
     "pixelforest",
     "pixelforest.io.images",
+    "pixelforest.io.formats",
+    "pixelforest.io.ngff",
     "pixelforest.datasets",
     "pixelforest.preprocess.normalize",
     "pixelforest.segment.unsupervised",
@@ -49,9 +51,11 @@ API_MODULES = (
     "pixelforest.classify.pipeline",
     "pixelforest.segment.instances",
     "pixelforest.objects.measure",
+    "pixelforest.objects.classifier",
     "pixelforest.io.model_file",
     "pixelforest.scale.tiled",
     "pixelforest.scale.batch",
+    "pixelforest.scale.instances",
     "pixelforest.lesson.checkers",
     "pixelforest.errors",
 )

@@ -9,10 +9,12 @@ Subpackages, by domain (the older flat module names, such as
 ``pixelforest.classifier`` or ``pixelforest.tiled``, still import):
 
 ==========================  =================================================
-``pixelforest.io``          images (TIFF, PNG/JPEG, Zarr, OME-Zarr) and safe
-                            model files (skops)
+``pixelforest.io``          images (TIFF, PNG/JPEG, Zarr, OME-Zarr;
+                            CZI/ND2/LIF/OME-TIFF with the ``formats``
+                            extra), NGFF label images and safe model
+                            files (skops)
 ``pixelforest.datasets``    real sample images (DSB2018) and synthetic nuclei
-``pixelforest.preprocess``  min-max and percentile normalization
+``pixelforest.preprocess``  robust, min-max and percentile normalization
 ``pixelforest.segment``     segmentation without training: K-means, Otsu;
                             instance labels from a probability map
 ``pixelforest.evaluate``    IoU, Dice, object matching, AP; error figures
@@ -21,8 +23,10 @@ Subpackages, by domain (the older flat module names, such as
                             exact inference
 ``pixelforest.classify``    :class:`PixelClassifier`, its fitted prediction
                             pipeline, simulated scribbles
-``pixelforest.objects``     measure objects (one table row each)
-``pixelforest.scale``       out-of-core (dask) and batch prediction
+``pixelforest.objects``     measure objects (one table row each) and
+                            classify them from a few labelled ones
+``pixelforest.scale``       out-of-core (dask) and batch prediction, tiled
+                            instance labels
 ``pixelforest.lesson``      exercise checkers for the lesson
 ``pixelforest.cli``         the ``pixelforest`` command (thin over the above)
 ==========================  =================================================
@@ -44,6 +48,7 @@ _LAZY = {
     "otsu_segment": "segment.unsupervised",
     "instances_from_probability": "segment.instances",
     "measure": "objects.measure",
+    "ObjectClassifier": "objects.classifier",
     "iou": "evaluate.metrics",
     "dice": "evaluate.metrics",
     "FeatureSpec": "features.spec",
@@ -51,6 +56,8 @@ _LAZY = {
     "PixelClassifier": "classify.classifier",
     "save_model": "io.model_file",
     "load_model": "io.model_file",
+    "save_object_model": "io.model_file",
+    "load_object_model": "io.model_file",
 }
 
 _SUBMODULES = {
