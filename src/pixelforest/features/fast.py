@@ -85,6 +85,11 @@ def _reflect_index(lo, hi, radius, n, offset):
     return index
 
 
+def _variant(wanted):
+    """Bit mask of the orders a pass computes (1: order 0, 2: order 1, 4: order 2)."""
+    return sum(1 << o for o in wanted)
+
+
 @functools.lru_cache(maxsize=8)
 def _slots(wanted):
     """Output slot of each order 0, 1, 2 (-1: not computed) for the sorted tuple ``wanted``."""
@@ -131,13 +136,6 @@ def _acc_taps(a0, a1, a2, lo, hi, n0, n1, n2, w0, w1, w2):
             a2[q] += (lo[q] + hi[q]) * w2
 
 
-def _acc_sym4(a, l1, h1, l2, h2, l3, h3, l4, h4, w1, w2, w3, w4):
-    """Four taps of one symmetric kernel at once (a quarter of the accumulator traffic)."""
-    for q in range(a.shape[0]):
-        a[q] += (((l1[q] + h1[q]) * w1 + (l2[q] + h2[q]) * w2)
-                 + ((l3[q] + h3[q]) * w3 + (l4[q] + h4[q]) * w4))
-
-
 def _init_taps(a0, a1, a2, c, n0, n1, n2, w0, w2):
     n = c.shape[0]
     if n0:
@@ -151,19 +149,101 @@ def _init_taps(a0, a1, a2, c, n0, n1, n2, w0, w2):
             a2[q] = c[q] * w2
 
 
-def _pass_last(src, z0, a0, dst, slots, h, index):
-    """Filter the last axis of ``src`` (Z, A, N) into ``dst`` (K, z, a, M).
+# Register blocking: a run of _LANES pixels of every order is accumulated in
+# small stack arrays (kept in vector registers) over all the taps, then
+# stored once; the same float32 operations in the same order as
+# _init_taps / _acc_taps, which finish the pixels of a row after its last
+# full run, so a pixel's value does not depend on where its run starts.
+_LANES = 64
 
-    ``dst[slots[o], z, a]`` is order ``o`` (slot -1: not computed) of the
-    line ``src[z0 + z, a0 + a]`` at the positions ``index`` maps.
+
+def _blk_init(b0, b1, b2, c, q0, n0, n1, n2, w0, w2):
+    if n0:
+        for j in range(64):
+            b0[j] = c[q0 + j] * w0
+    if n1:
+        for j in range(64):
+            b1[j] = c[q0 + j] * np.float32(0.0)
+    if n2:
+        for j in range(64):
+            b2[j] = c[q0 + j] * w2
+
+
+def _blk_taps(b0, b1, b2, lo, hi, q0, n0, n1, n2, w0, w1, w2):
+    if n1:
+        if n0 and n2:
+            for j in range(64):
+                s = lo[q0 + j] + hi[q0 + j]
+                b0[j] += s * w0
+                b2[j] += s * w2
+                b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
+        elif n0:
+            for j in range(64):
+                b0[j] += (lo[q0 + j] + hi[q0 + j]) * w0
+                b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
+        elif n2:
+            for j in range(64):
+                b2[j] += (lo[q0 + j] + hi[q0 + j]) * w2
+                b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
+        else:
+            for j in range(64):
+                b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
+    elif n0 and n2:
+        for j in range(64):
+            s = lo[q0 + j] + hi[q0 + j]
+            b0[j] += s * w0
+            b2[j] += s * w2
+    elif n0:
+        for j in range(64):
+            b0[j] += (lo[q0 + j] + hi[q0 + j]) * w0
+    else:
+        for j in range(64):
+            b2[j] += (lo[q0 + j] + hi[q0 + j]) * w2
+
+
+def _blk_store(b0, b1, b2, d0, d1, d2, q0, n0, n1, n2):
+    if n0:
+        for j in range(64):
+            d0[q0 + j] = b0[j]
+    if n1:
+        for j in range(64):
+            d1[q0 + j] = b1[j]
+    if n2:
+        for j in range(64):
+            d2[q0 + j] = b2[j]
+
+
+def _stack_f32(n):  # replaced by a numba intrinsic below
+    return np.empty(n, dtype=np.float32)
+
+
+def _make_pass_last(variant):
+    """The last-axis pass computing the orders of ``variant`` (see :func:`_variant`).
+
+    One compiled function per combination of orders: the flags are
+    constants of its code, so its loops have no branches.
     """
+    n0, n1, n2 = bool(variant & 1), bool(variant & 2), bool(variant & 4)
+
+    def pass_last(src, z0, a0, dst, slots, h, index):
+        """Filter the last axis of ``src`` (Z, A, N) into ``dst`` (K, z, a, M).
+
+        ``dst[slots[o], z, a]`` is order ``o`` of the line ``src[z0 + z, a0 + a]``
+        at the positions ``index`` maps.
+        """
+        _pass_last_body(src, z0, a0, dst, slots, h, index, n0, n1, n2)
+
+    pass_last.__name__ = pass_last.__qualname__ = f"pass_last_{variant}"
+    return pass_last
+
+
+def _pass_last_body(src, z0, a0, dst, slots, h, index, n0, n1, n2):
     r = h.shape[1] - 1
     _, n_z, n_a, n_m = dst.shape
-    n0, n1, n2 = slots[0] >= 0, slots[1] >= 0, slots[2] >= 0
     s0, s1, s2 = max(slots[0], 0), max(slots[1], 0), max(slots[2], 0)
-    single = (n0 != n2) and not n1
-    o_single = 0 if n0 else 2
+    b0, b1, b2 = _stack_f32(64), _stack_f32(64), _stack_f32(64)
     n_t = n_m + 2 * r
+    n_full = n_m - n_m % 64
     buf = np.empty(n_t, dtype=np.float32)
     line = buf
     # the run of ``index`` that steps by one (the positions inside the
@@ -190,51 +270,59 @@ def _pass_last(src, z0, a0, dst, slots, h, index):
                 for t in range(t1, n_t):
                     line[t] = row[index[t]]
             d0, d1, d2 = dst[s0, z, a], dst[s1, z, a], dst[s2, z, a]
-            _init_taps(d0, d1, d2, line[r:r + n_m], n0, n1, n2, h[0, 0], h[2, 0])
-            k = 1
-            if single:  # one even order: four taps at a time
-                w = h[o_single]
-                while k + 3 <= r:
-                    _acc_sym4(d0 if n0 else d2,
-                              line[r - k:r - k + n_m], line[r + k:r + k + n_m],
-                              line[r - k - 1:r - k - 1 + n_m], line[r + k + 1:r + k + 1 + n_m],
-                              line[r - k - 2:r - k - 2 + n_m], line[r + k + 2:r + k + 2 + n_m],
-                              line[r - k - 3:r - k - 3 + n_m], line[r + k + 3:r + k + 3 + n_m],
-                              w[k], w[k + 1], w[k + 2], w[k + 3])
-                    k += 4
-            while k <= r:
-                _acc_taps(d0, d1, d2, line[r - k:r - k + n_m], line[r + k:r + k + n_m],
-                          n0, n1, n2, h[0, k], h[1, k], h[2, k])
-                k += 1
+            for q0 in range(0, n_full, 64):
+                _blk_init(b0, b1, b2, line, r + q0, n0, n1, n2, h[0, 0], h[2, 0])
+                for k in range(1, r + 1):
+                    _blk_taps(b0, b1, b2, line[r + q0 - k:r + q0 - k + 64],
+                              line[r + q0 + k:r + q0 + k + 64], 0,
+                              n0, n1, n2, h[0, k], h[1, k], h[2, k])
+                _blk_store(b0, b1, b2, d0, d1, d2, q0, n0, n1, n2)
+            if n_full < n_m:  # the rest of the row
+                t0_, t1_ = d0[n_full:], d1[n_full:]
+                t2_ = d2[n_full:]
+                _init_taps(t0_, t1_, t2_, line[r + n_full:r + n_m], n0, n1, n2,
+                           h[0, 0], h[2, 0])
+                for k in range(1, r + 1):
+                    _acc_taps(t0_, t1_, t2_, line[r - k + n_full:r - k + n_m],
+                              line[r + k + n_full:r + k + n_m], n0, n1, n2,
+                              h[0, k], h[1, k], h[2, k])
 
 
-def _pass_outer(src, dst, slots, h, index):
-    """Filter axis 1 of ``src`` (Z, N, L) into ``dst`` (K, Z, M, L)."""
+def _make_pass_outer(variant):
+    """The outer-axis pass computing the orders of ``variant`` (see :func:`_make_pass_last`)."""
+    n0, n1, n2 = bool(variant & 1), bool(variant & 2), bool(variant & 4)
+
+    def pass_outer(src, dst, slots, h, index):
+        """Filter axis 1 of ``src`` (Z, N, L) into ``dst`` (K, Z, M, L)."""
+        _pass_outer_body(src, dst, slots, h, index, n0, n1, n2)
+
+    pass_outer.__name__ = pass_outer.__qualname__ = f"pass_outer_{variant}"
+    return pass_outer
+
+
+def _pass_outer_body(src, dst, slots, h, index, n0, n1, n2):
     r = h.shape[1] - 1
-    _, n_z, n_m, _ = dst.shape
-    n0, n1, n2 = slots[0] >= 0, slots[1] >= 0, slots[2] >= 0
+    _, n_z, n_m, n_l = dst.shape
     s0, s1, s2 = max(slots[0], 0), max(slots[1], 0), max(slots[2], 0)
-    single = (n0 != n2) and not n1
-    o_single = 0 if n0 else 2
+    b0, b1, b2 = _stack_f32(64), _stack_f32(64), _stack_f32(64)
+    n_full = n_l - n_l % 64
     for z in range(n_z):
         for m in range(n_m):
             d0, d1, d2 = dst[s0, z, m], dst[s1, z, m], dst[s2, z, m]
-            _init_taps(d0, d1, d2, src[z, index[m + r]], n0, n1, n2, h[0, 0], h[2, 0])
-            k = 1
-            if single:  # one even order: four taps at a time
-                w = h[o_single]
-                while k + 3 <= r:
-                    i = m + r
-                    _acc_sym4(d0 if n0 else d2, src[z, index[i - k]], src[z, index[i + k]],
-                              src[z, index[i - k - 1]], src[z, index[i + k + 1]],
-                              src[z, index[i - k - 2]], src[z, index[i + k + 2]],
-                              src[z, index[i - k - 3]], src[z, index[i + k + 3]],
-                              w[k], w[k + 1], w[k + 2], w[k + 3])
-                    k += 4
-            while k <= r:
-                _acc_taps(d0, d1, d2, src[z, index[m + r - k]], src[z, index[m + r + k]],
-                          n0, n1, n2, h[0, k], h[1, k], h[2, k])
-                k += 1
+            c = src[z, index[m + r]]
+            for q0 in range(0, n_full, 64):
+                _blk_init(b0, b1, b2, c, q0, n0, n1, n2, h[0, 0], h[2, 0])
+                for k in range(1, r + 1):
+                    _blk_taps(b0, b1, b2, src[z, index[m + r - k]], src[z, index[m + r + k]],
+                              q0, n0, n1, n2, h[0, k], h[1, k], h[2, k])
+                _blk_store(b0, b1, b2, d0, d1, d2, q0, n0, n1, n2)
+            if n_full < n_l:  # the rest of the row
+                t0_, t1_, t2_ = d0[n_full:], d1[n_full:], d2[n_full:]
+                _init_taps(t0_, t1_, t2_, c[n_full:], n0, n1, n2, h[0, 0], h[2, 0])
+                for k in range(1, r + 1):
+                    _acc_taps(t0_, t1_, t2_, src[z, index[m + r - k]][n_full:],
+                              src[z, index[m + r + k]][n_full:], n0, n1, n2,
+                              h[0, k], h[1, k], h[2, k])
 
 
 def _eig2(a, b, c, e0, e1):
@@ -327,12 +415,37 @@ def _magnitude(g0, g1, g2, n, out):
 
 try:
     import numba
+    from numba import types as _types
+    from numba.core import cgutils as _cgutils
+    from numba.extending import intrinsic as _intrinsic
+    from numba.np.numpy_support import carray as _carray
+
+    @_intrinsic
+    def _alloca_f32(typingctx, size):
+        """A float32 buffer of a literal size on the stack (its pointer)."""
+        if not isinstance(size, _types.IntegerLiteral):
+            return None
+        n = size.literal_value
+
+        def codegen(context, builder, signature, args):
+            return _cgutils.alloca_once(builder, context.get_value_type(_types.float32), size=n)
+
+        return _types.CPointer(_types.float32)(size), codegen
+
+    @numba.njit(inline="always", **_FLAGS)
+    def _stack_f32(n):
+        return _carray(_alloca_f32(64), 64)
 
     _acc_taps = numba.njit(inline="always", **_FLAGS)(_acc_taps)
     _init_taps = numba.njit(inline="always", **_FLAGS)(_init_taps)
-    _acc_sym4 = numba.njit(inline="always", **_FLAGS)(_acc_sym4)
-    _pass_last = numba.njit(**_FLAGS)(_pass_last)
-    _pass_outer = numba.njit(**_FLAGS)(_pass_outer)
+    _blk_init = numba.njit(inline="always", **_FLAGS)(_blk_init)
+    _blk_taps = numba.njit(inline="always", **_FLAGS)(_blk_taps)
+    _blk_store = numba.njit(inline="always", **_FLAGS)(_blk_store)
+    _pass_last_body = numba.njit(inline="always", **_FLAGS)(_pass_last_body)
+    _pass_outer_body = numba.njit(inline="always", **_FLAGS)(_pass_outer_body)
+    #: the passes, by :func:`_variant` of the orders they compute
+    _PASS_LAST = {v: numba.njit(**_FLAGS)(_make_pass_last(v)) for v in range(1, 8)}
+    _PASS_OUTER = {v: numba.njit(**_FLAGS)(_make_pass_outer(v)) for v in range(1, 8)}
     _eig2 = numba.njit(**_FLAGS)(_eig2)
     _eig3 = numba.njit(**_FLAGS)(_eig3)
     _magnitude = numba.njit(**_FLAGS)(_magnitude)
@@ -411,7 +524,7 @@ def gaussian_orders(image, sigma, orders, crop=None, scale=None):
     z0 = grown[0][0] if ndim == 3 else 0
     a0 = grown[ndim - 2][0] if ndim >= 2 else 0
     index = _reflect_index(crop[last][0], crop[last][1], radius[last], shape[last], 0)
-    _pass_last(src3, z0, a0, dst, slots, h, index)
+    _PASS_LAST[_variant(wanted)](src3, z0, a0, dst, slots, h, index)
     # results keyed by the suffix of orders already applied (axes ax..last)
     stage = {(o,): dst[slots[o]].reshape(out_shape) for o in wanted}
     cover = out_ranges
@@ -430,7 +543,7 @@ def gaussian_orders(image, sigma, orders, crop=None, scale=None):
             length = math.prod(src.shape[ax + 1:])
             src_v = src.reshape(z, src.shape[ax], length)
             dst = np.empty((len(wanted), z, out_shape[ax], length), dtype=np.float32)
-            _pass_outer(src_v, dst, slots, h, index)
+            _PASS_OUTER[_variant(wanted)](src_v, dst, slots, h, index)
             for o in wanted:
                 nxt[(o,) + suffix] = dst[slots[o]].reshape(out_shape)
         stage = nxt
