@@ -224,3 +224,54 @@ def test_failures_keep_their_tracebacks(clf, folder, tmp_path):
     [(inp, text)] = report.tracebacks
     assert inp == str(src / "broken.tif")
     assert text.startswith("Traceback (most recent call last)") and "Error" in text
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_cancel_stops_the_file_under_way_and_keeps_finished_outputs(clf, tmp_path,
+                                                                   monkeypatch, workers):
+    import threading
+
+    from pixelforest.errors import Cancelled
+
+    src = tmp_path / "in"
+    images = {}
+    for seed in range(5):
+        image = synthetic_nuclei((90, 90), n=6, seed=seed)[0]
+        if seed == 2:
+            image[15, 15] = 65535  # the first block of this image sets the cancel event
+        images[f"im{seed}.tif"] = image
+        imwrite(src / f"im{seed}.tif", image)
+    cancel = threading.Event()
+    original = PredictionPipeline.predict_proba_block
+
+    def step(pipeline, block, stats, **kwargs):
+        if (block == 65535).any():
+            cancel.set()  # as a Cancel button would, from another thread
+        return original(pipeline, block, stats, **kwargs)
+
+    monkeypatch.setattr(PredictionPipeline, "predict_proba_block", step)
+    steps = []
+    out = tmp_path / "out"
+    with pytest.raises(Cancelled, match="cancelled") as info:
+        predict_files(copy.deepcopy(clf), src, out, chunks=30, workers=workers,
+                      format="zarr", cancel=cancel, on_file=lambda n, t: steps.append((n, t)))
+    finished = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert "im2.zarr" not in finished and len(finished) < 5
+    assert not [name for name in finished if name.startswith(".")]  # no temporary store
+    assert sorted(o.name for _, o in info.value.report.written) == finished
+    for name in finished:  # what exists is complete
+        image = images[name.replace(".zarr", ".tif")]
+        np.testing.assert_array_equal(zarr.open_array(str(out / name))[:], clf.predict(image))
+    assert [t for _, t in steps] == [5] * len(steps)
+    assert [n for n, _ in steps] == list(range(1, len(steps) + 1))
+    # a cancel set before the call predicts nothing
+    with pytest.raises(Cancelled):
+        predict_files(clf, src, tmp_path / "none", format="zarr", cancel=cancel)
+    assert not (tmp_path / "none").exists() or not list((tmp_path / "none").iterdir())
+    # the re-run skips what was finished and completes the rest
+    monkeypatch.undo()
+    report = predict_files(clf, src, out, chunks=30, workers=workers, format="zarr",
+                           on_file=lambda n, t: steps.append((n, t)))
+    assert sorted(o.name for _, o in report.skipped) == finished
+    assert len(report.written) == 5 - len(finished) and report.ok
+    assert steps[-1] == (5, 5)

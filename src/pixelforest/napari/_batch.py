@@ -2,9 +2,10 @@
 
 The widget's *Apply to folder...* runs :func:`run_batch` on a background
 thread.  It is :func:`pixelforest.scale.batch.predict_files` called once
-per input, so that the widget can show progress after every file and stop
-between two files: ``predict_files`` takes neither a progress callback nor
-a cancel event, and within one call only Ctrl-C stops it.  Each call keeps
+per input, so that the widget can show progress after every file, with
+the widget's cancel event passed down: a cancel stops the file being
+predicted at its next block (its unfinished output is removed) and the
+batch before the next file.  Each call keeps
 ``predict_files``' guarantees: outputs are written atomically (a file that
 exists is complete), finished outputs are skipped (a stopped batch is
 resumed by running it again), and a failing input is reported while the
@@ -45,7 +46,7 @@ def _check_output(output, paths):
 
 
 def run_batch(model, inputs, output, *, kind=None, workers=None, progress=None,
-              cancelled=None):
+              cancel=None):
     """Predict every image of ``inputs`` into the folder ``output``, one file at a time.
 
     Parameters
@@ -65,10 +66,11 @@ def run_batch(model, inputs, output, *, kind=None, workers=None, progress=None,
     progress : callable, optional
         ``progress(n_done, n_total, report)`` after each input (written,
         skipped or failed), and once with ``n_done = 0`` before the first.
-    cancelled : callable, optional
-        Checked before each input; when it returns True the batch stops
-        with :class:`~pixelforest.errors.Cancelled`.  The input being
-        predicted is finished first, so every output present is complete.
+    cancel : threading.Event, optional
+        Set it (from any thread) to stop the batch with
+        :class:`~pixelforest.errors.Cancelled`: the input being predicted
+        stops at its next block and leaves no output (outputs are atomic),
+        so every output present is complete.
 
     Returns
     -------
@@ -82,8 +84,8 @@ def run_batch(model, inputs, output, *, kind=None, workers=None, progress=None,
     InvalidParameterError
         ``output`` is a file, or a folder of the inputs.
     Cancelled
-        ``cancelled()`` returned True; ``exc.report`` is the report of the
-        inputs finished before.
+        ``cancel`` was set; ``exc.report`` is the report of the inputs
+        finished before.
     """
     from pixelforest.scale import batch
     from pixelforest.scale.batch import BatchReport, expand_inputs
@@ -98,13 +100,19 @@ def run_batch(model, inputs, output, *, kind=None, workers=None, progress=None,
     if progress is not None:
         progress(0, len(items), report)
     for n, item in enumerate(items, 1):
-        if cancelled is not None and cancelled():
+        stopped = cancel is not None and cancel.is_set()
+        if not stopped:
+            try:
+                part = batch.predict_files(model, [item], output, kind=kind, workers=workers,
+                                           progress=False, cancel=cancel)
+            except Cancelled as exc:
+                _merge(report, exc.report)
+                stopped = True
+        if stopped:
             exc = Cancelled(f"apply to folder was cancelled after {n - 1} of {len(items)} "
                             "inputs; the outputs written are complete (run again to resume).")
             exc.report = report
             raise exc
-        part = batch.predict_files(model, [item], output, kind=kind, workers=workers,
-                                   progress=False)
         for inp, out in part.written:
             claimed[os.path.abspath(out)] = inp
         for inp, out in list(part.skipped):

@@ -1281,7 +1281,8 @@ class PixelClassifierWidget(QWidget):
         atomically, outputs already there are skipped (a cancelled batch
         resumes where it stopped), failing inputs are reported.  The
         progress bar counts the files; *Cancel* (:meth:`cancel_batch`)
-        stops after the file being predicted.  Later strokes do not change
+        stops the file being predicted at its next block (it leaves no
+        output) and the batch with it.  Later strokes do not change
         the model of a batch under way.
 
         Parameters
@@ -1330,7 +1331,7 @@ class PixelClassifierWidget(QWidget):
             try:
                 report = run_batch(model, inputs, output, kind=kind,
                                    progress=lambda n, total, _: self._batch_step(n, total),
-                                   cancelled=cancel.is_set)
+                                   cancel=cancel)
             except Cancelled as exc:
                 self._batch_ended(exc.report, exc)
                 raise
@@ -1345,7 +1346,7 @@ class PixelClassifierWidget(QWidget):
         def run():
             try:
                 report = run_batch(
-                    model, inputs, output, kind=kind, cancelled=cancel.is_set,
+                    model, inputs, output, kind=kind, cancel=cancel,
                     progress=lambda n, total, _: post(("batch-progress", None, n, total)))
             except Cancelled as exc:
                 post(("batch-done", None, exc.report, exc, future))
@@ -1360,7 +1361,7 @@ class PixelClassifierWidget(QWidget):
         return future
 
     def cancel_batch(self):
-        """Stop the batch under way after the file being predicted (no effect without one).
+        """Stop the batch under way at the next block (no effect without one).
 
         Safe from any thread (the widget is updated on the GUI thread).
         """

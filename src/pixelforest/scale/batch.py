@@ -28,6 +28,7 @@ import traceback
 from pathlib import Path
 
 from pixelforest.errors import (
+    Cancelled,
     ClusterTimeoutError,
     ImageFileNotFoundError,
     Interrupted,
@@ -218,7 +219,8 @@ def _reason(exc):
 
 def predict_files(model, inputs, output, *, probabilities=False, chunks=None, workers=None,
                   scheduler=None, overwrite=False, format=None, progress=None, kind=None,
-                  foreground=None, timeout=None, instances=None):
+                  foreground=None, timeout=None, instances=None, cancel=None,
+                  on_file=None):
     """Predict many images, one output each; resumable and failure tolerant.
 
     Parameters
@@ -266,6 +268,16 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
         With ``kind="instances"``: the options of
         :class:`~pixelforest.scale.instances.InstanceOptions` (overlap,
         spacing, guide, ...), the same for every image.
+    cancel : threading.Event, optional
+        Set it (from any thread) to stop the batch at the next block, as
+        Ctrl-C does: the outputs being written are removed (they are
+        atomic), the finished ones are kept, and :class:`Cancelled` is
+        raised.  For a GUI's *Cancel* button.
+    on_file : callable, optional
+        ``on_file(n_done, n_total)`` after each input finishes (written or
+        failed; inputs skipped because their output exists count as done
+        before the first call), from the thread that runs the batch; for a
+        progress bar.
 
     Returns
     -------
@@ -288,6 +300,8 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
     Interrupted
         Ctrl-C, SIGTERM or SIGHUP; ``exc.report`` says what was finished
         and ``exc.signum`` which signal.
+    Cancelled
+        ``cancel`` was set; ``exc.report`` says what was finished.
 
     Notes
     -----
@@ -341,15 +355,24 @@ def predict_files(model, inputs, output, *, probabilities=False, chunks=None, wo
             _predict_files(model, inputs, output, report, kind=kind, foreground=foreground,
                            chunks=chunks, workers=workers, scheduler=scheduler,
                            overwrite=overwrite, format=format, progress=progress,
-                           timeout=timeout, instances=instances)
+                           timeout=timeout, instances=instances, cancel=cancel,
+                           on_file=on_file)
         except KeyboardInterrupt as exc:
+            if cancel is not None and cancel.is_set() and getattr(exc, "signum", None) is None:
+                stopped = Cancelled(
+                    f"the batch was cancelled: {len(report.written)} output(s) written, "
+                    f"{len(report.skipped)} already there; the outputs present are "
+                    "complete (run the same command again to resume).")
+                stopped.report = report
+                raise stopped from None
             signum = getattr(exc, "signum", signal.SIGINT)
             raise Interrupted(signum, report) from exc
     return report
 
 
 def _predict_files(model, inputs, output, report, *, kind, foreground, chunks, workers,
-                   scheduler, overwrite, format, progress, timeout, instances=None):
+                   scheduler, overwrite, format, progress, timeout, instances=None,
+                   cancel=None, on_file=None):
     """The body of :func:`predict_files`, filling ``report`` as outputs finish."""
     from tqdm.auto import tqdm
 
@@ -388,13 +411,22 @@ def _predict_files(model, inputs, output, report, *, kind, foreground, chunks, w
                    format=fmt, instances=instances)
     order = {inp: i for i, (inp, _) in enumerate(plan)}
     done = []  # (input, output, error or None, traceback or None), as files finish
+    n_before = len(plan) - len(todo)   # already there (skipped) or refused above
+
+    def finished(entry):
+        done.append(entry)
+        if on_file is not None:
+            on_file(n_before + len(done), len(plan))
+
     try:
         with open_scheduler(scheduler, workers, timeout=timeout) as sched:
+            if cancel is not None:
+                sched.cancel = cancel
             n_files = min(len(todo), max(1, sched.n_workers if sched.pool is not None
                                          else _cluster_threads(sched)))
             with tqdm(total=len(todo), unit="image", desc="predict", file=sys.stderr,
                       disable=not show or len(todo) < 2) as bar:
-                _run_files(model, todo, sched, n_files, options, bar, done,
+                _run_files(model, todo, sched, n_files, options, bar, finished,
                            block_progress=show and n_files == 1)
     finally:  # also on an interruption: the report says what was finished
         for inp, out, exc, text in sorted(done, key=lambda d: order[d[0]]):
@@ -415,9 +447,9 @@ def _cluster_threads(sched):
         return 1
 
 
-def _run_files(model, todo, sched, n_files, options, bar, done, *, block_progress):
-    """Predict ``todo`` with ``n_files`` files in flight, appending
-    ``(input, output, error, traceback)`` to ``done`` as each finishes."""
+def _run_files(model, todo, sched, n_files, options, bar, finished, *, block_progress):
+    """Predict ``todo`` with ``n_files`` files in flight, calling ``finished(entry)``
+    with ``(input, output, error, traceback)`` as each finishes."""
     from pixelforest.scale.tiled import predict_to_file_on
 
     def one(inp, out):
@@ -431,18 +463,20 @@ def _run_files(model, todo, sched, n_files, options, bar, done, *, block_progres
 
     if n_files <= 1:
         for inp, out in todo:
-            done.append(one(inp, out))
+            sched.check_cancel()
+            finished(one(inp, out))
             bar.update(1)
         return
     # several files at once (threads); their blocks share the scheduler's workers,
     # so memory stays that of `workers` blocks.  Ctrl-C cancels them all.
-    sched.cancel = threading.Event()
+    if sched.cancel is None:
+        sched.cancel = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(n_files, thread_name_prefix="pf-file") as pool:
         futures = [pool.submit(one, inp, out) for inp, out in todo]
         reported = set()
         try:
             for future in concurrent.futures.as_completed(futures):
-                done.append(future.result())
+                finished(future.result())
                 reported.add(future)
                 bar.update(1)
         except BaseException:
@@ -453,7 +487,7 @@ def _run_files(model, todo, sched, n_files, options, bar, done, *, block_progres
             for future in futures:  # files that finished while the others stopped
                 if (future not in reported and not future.cancelled()
                         and future.exception() is None and future.result()[2] is None):
-                    done.append(future.result())
+                    finished(future.result())
             raise
 
 
