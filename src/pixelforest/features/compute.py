@@ -263,9 +263,21 @@ def _channel_features_of(spec):
 
 
 #: Side (pixels) of the blocks a large feature stack is computed in: one
-#: block's smoothings stay in cache, and blocks run on several threads.
+#: block's smoothings stay in cache, and blocks run on several threads.  In
+#: 3D a larger block wastes less on the halo (a 128-deep stack in one block:
+#: 1.7x faster than in blocks of 96, ``benchmarks/bench_features.py``'s
+#: volume), but a block's stack grows with the cube of its side, so stacks
+#: of more than :data:`_MANY_COLUMNS_3D` columns use blocks of at most 96.
 _BLOCK_2D = 512
-_BLOCK_3D = 96
+_BLOCK_3D = 128
+_MANY_COLUMNS_3D = 16
+
+
+def _block_side(ndim, n_columns):
+    """Side of the blocks of a stack of ``n_columns`` columns with ``ndim`` spatial axes."""
+    if ndim == 2:
+        return _BLOCK_2D
+    return _BLOCK_3D if n_columns <= _MANY_COLUMNS_3D else min(_BLOCK_3D, 96)
 
 #: One caller at a time gets the thread pool (no oversubscription when
 #: several threads, e.g. dask's, compute features at once).
@@ -283,9 +295,8 @@ def _float32_channels(image_cl):
     return channels
 
 
-def _blocks(crop, ndim):
-    """The blocks (``(lo, hi)`` per axis) a region ``crop`` is computed in."""
-    side = _BLOCK_2D if ndim == 2 else _BLOCK_3D
+def _blocks(crop, side):
+    """The blocks (``(lo, hi)`` per axis, of ``side`` pixels) a region ``crop`` is computed in."""
     return [tuple((a, min(a + side, hi)) for a, (_, hi) in zip(origin, crop))
             for origin in itertools.product(*[range(lo, hi, side) for lo, hi in crop])]
 
@@ -313,8 +324,9 @@ def features_of_block(image_cl, spec, *, crop=None, n_threads=None):
     ``features_of_block(image_cl, spec)[crop]`` (each filter reads the
     block around the crop as far as its own radius).
 
-    A region larger than :data:`_BLOCK_2D` (:data:`_BLOCK_3D` in 3D) pixels
-    per side is computed block by block the same way (cache-friendly, the
+    A region larger than :data:`_BLOCK_2D` (in 3D :data:`_BLOCK_3D`, or 96
+    for more than :data:`_MANY_COLUMNS_3D` columns) pixels per side is
+    computed block by block the same way (cache-friendly, the
     same numbers), the blocks on a thread pool of
     :func:`pixelforest._shared.threads.resolve_n_threads` threads (``n_threads``)
     when no other caller holds it.
@@ -336,7 +348,7 @@ def features_of_block(image_cl, spec, *, crop=None, n_threads=None):
             channel_features(channel, spec, ndim, dst, c * n_per_channel, block)
 
     channel_features = _channel_features_of(spec)
-    _run_blocks(work, _blocks(crop, ndim), n_threads)
+    _run_blocks(work, _blocks(crop, _block_side(ndim, out.shape[-1])), n_threads)
     return out
 
 
@@ -362,14 +374,14 @@ def features_at(image_cl, spec, index, *, n_threads=None):
     if index.size == 0:
         return rows
     coords = np.unravel_index(index, spatial)
-    side = _BLOCK_2D if ndim == 2 else _BLOCK_3D
+    side = _block_side(ndim, rows.shape[1])
     # group the pixels by block: blocks are numbered row-major on the grid
     grid = [-(-n // side) for n in spatial]
     piece_id = np.ravel_multi_index(tuple(c // side for c in coords), grid)
     order = np.argsort(piece_id, kind="stable")
     ids, first = np.unique(piece_id[order], return_index=True)
     groups = dict(zip(ids.tolist(), np.split(order, first[1:])))
-    jobs = [(k, block) for k, block in enumerate(_blocks(tuple((0, n) for n in spatial), ndim))
+    jobs = [(k, block) for k, block in enumerate(_blocks(tuple((0, n) for n in spatial), side))
             if k in groups]
     local = threading.local()
     channel_features = _channel_features_of(spec)
@@ -433,8 +445,8 @@ def compute_features(image, spec=None, *, channel_axis=None):
     Each Gaussian smoothing is computed once and shared (a difference of
     Gaussians reuses the smoothings of the ``gaussian`` family and of its
     neighbours), in float32; on the fast path every derivative order of a
-    scale shares its passes too.  Images larger than 512 pixels per side (96
-    in 3D) are computed in blocks, each filter reading its own radius
+    scale shares its passes too.  Images larger than 512 pixels per side (128
+    or 96 in 3D) are computed in blocks, each filter reading its own radius
     around a block, on every core (``PIXELFOREST_NUM_THREADS`` limits
     them): the numbers are those of the whole image at once, bit for bit.
 

@@ -149,72 +149,81 @@ def _init_taps(a0, a1, a2, c, n0, n1, n2, w0, w2):
             a2[q] = c[q] * w2
 
 
-# Register blocking: a run of _LANES pixels of every order is accumulated in
-# small stack arrays (kept in vector registers) over all the taps, then
-# stored once; the same float32 operations in the same order as
-# _init_taps / _acc_taps, which finish the pixels of a row after its last
-# full run, so a pixel's value does not depend on where its run starts.
-_LANES = 64
+# Register blocking: a run of 64 pixels of every order is
+# accumulated in small stack arrays (kept in vector registers) over all the
+# taps, then stored once; the same float32 operations in the same order as
+# _init_taps / _acc_taps (rows shorter than 64), so a pixel's value does not
+# depend on where its run starts, or on being computed twice where the last
+# run of a row overlaps the one before.
 
 
-def _blk_init(b0, b1, b2, c, q0, n0, n1, n2, w0, w2):
-    if n0:
-        for j in range(64):
-            b0[j] = c[q0 + j] * w0
-    if n1:
-        for j in range(64):
-            b1[j] = c[q0 + j] * np.float32(0.0)
-    if n2:
-        for j in range(64):
-            b2[j] = c[q0 + j] * w2
+def _make_blk(lanes):
+    """The register-blocked steps on runs of ``lanes`` pixels: init, taps, store."""
 
+    def init(b0, b1, b2, c, q0, n0, n1, n2, w0, w2):
+        if n0:
+            for j in range(lanes):
+                b0[j] = c[q0 + j] * w0
+        if n1:
+            for j in range(lanes):
+                b1[j] = c[q0 + j] * np.float32(0.0)
+        if n2:
+            for j in range(lanes):
+                b2[j] = c[q0 + j] * w2
 
-def _blk_taps(b0, b1, b2, lo, hi, q0, n0, n1, n2, w0, w1, w2):
-    if n1:
-        if n0 and n2:
-            for j in range(64):
+    def taps(b0, b1, b2, lo, hi, q0, n0, n1, n2, w0, w1, w2):
+        if n1:
+            if n0 and n2:
+                for j in range(lanes):
+                    s = lo[q0 + j] + hi[q0 + j]
+                    b0[j] += s * w0
+                    b2[j] += s * w2
+                    b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
+            elif n0:
+                for j in range(lanes):
+                    b0[j] += (lo[q0 + j] + hi[q0 + j]) * w0
+                    b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
+            elif n2:
+                for j in range(lanes):
+                    b2[j] += (lo[q0 + j] + hi[q0 + j]) * w2
+                    b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
+            else:
+                for j in range(lanes):
+                    b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
+        elif n0 and n2:
+            for j in range(lanes):
                 s = lo[q0 + j] + hi[q0 + j]
                 b0[j] += s * w0
                 b2[j] += s * w2
-                b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
         elif n0:
-            for j in range(64):
+            for j in range(lanes):
                 b0[j] += (lo[q0 + j] + hi[q0 + j]) * w0
-                b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
-        elif n2:
-            for j in range(64):
-                b2[j] += (lo[q0 + j] + hi[q0 + j]) * w2
-                b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
         else:
-            for j in range(64):
-                b1[j] += (lo[q0 + j] - hi[q0 + j]) * w1
-    elif n0 and n2:
-        for j in range(64):
-            s = lo[q0 + j] + hi[q0 + j]
-            b0[j] += s * w0
-            b2[j] += s * w2
-    elif n0:
-        for j in range(64):
-            b0[j] += (lo[q0 + j] + hi[q0 + j]) * w0
-    else:
-        for j in range(64):
-            b2[j] += (lo[q0 + j] + hi[q0 + j]) * w2
+            for j in range(lanes):
+                b2[j] += (lo[q0 + j] + hi[q0 + j]) * w2
+
+    def store(b0, b1, b2, d0, d1, d2, q0, n0, n1, n2):
+        if n0:
+            for j in range(lanes):
+                d0[q0 + j] = b0[j]
+        if n1:
+            for j in range(lanes):
+                d1[q0 + j] = b1[j]
+        if n2:
+            for j in range(lanes):
+                d2[q0 + j] = b2[j]
+
+    for f in (init, taps, store):
+        f.__name__ = f.__qualname__ = f"blk_{f.__name__}_{lanes}"
+    return init, taps, store
 
 
-def _blk_store(b0, b1, b2, d0, d1, d2, q0, n0, n1, n2):
-    if n0:
-        for j in range(64):
-            d0[q0 + j] = b0[j]
-    if n1:
-        for j in range(64):
-            d1[q0 + j] = b1[j]
-    if n2:
-        for j in range(64):
-            d2[q0 + j] = b2[j]
+_blk_init, _blk_taps, _blk_store = _make_blk(64)
 
 
-def _stack_f32(n):  # replaced by a numba intrinsic below
+def _stack_f32(n):  # replaced by numba intrinsics below (64 or 16 floats on the stack)
     return np.empty(n, dtype=np.float32)
+
 
 
 def _make_pass_last(variant):
@@ -243,7 +252,8 @@ def _pass_last_body(src, z0, a0, dst, slots, h, index, n0, n1, n2):
     s0, s1, s2 = max(slots[0], 0), max(slots[1], 0), max(slots[2], 0)
     b0, b1, b2 = _stack_f32(64), _stack_f32(64), _stack_f32(64)
     n_t = n_m + 2 * r
-    n_full = n_m - n_m % 64
+    n_64 = n_m - n_m % 64
+    n_full = n_m if n_m >= 64 else 0  # shorter rows: the plain loops
     buf = np.empty(n_t, dtype=np.float32)
     line = buf
     # the run of ``index`` that steps by one (the positions inside the
@@ -270,7 +280,17 @@ def _pass_last_body(src, z0, a0, dst, slots, h, index, n0, n1, n2):
                 for t in range(t1, n_t):
                     line[t] = row[index[t]]
             d0, d1, d2 = dst[s0, z, a], dst[s1, z, a], dst[s2, z, a]
-            for q0 in range(0, n_full, 64):
+            for q0 in range(0, n_64, 64):
+                _blk_init(b0, b1, b2, line, r + q0, n0, n1, n2, h[0, 0], h[2, 0])
+                for k in range(1, r + 1):
+                    _blk_taps(b0, b1, b2, line[r + q0 - k:r + q0 - k + 64],
+                              line[r + q0 + k:r + q0 + k + 64], 0,
+                              n0, n1, n2, h[0, k], h[1, k], h[2, k])
+                _blk_store(b0, b1, b2, d0, d1, d2, q0, n0, n1, n2)
+            if n_64 < n_full:
+                # a last run ending at the row's end, overlapping the one before:
+                # the same pixels get the same values again
+                q0 = n_m - 64
                 _blk_init(b0, b1, b2, line, r + q0, n0, n1, n2, h[0, 0], h[2, 0])
                 for k in range(1, r + 1):
                     _blk_taps(b0, b1, b2, line[r + q0 - k:r + q0 - k + 64],
@@ -305,17 +325,21 @@ def _pass_outer_body(src, dst, slots, h, index, n0, n1, n2):
     _, n_z, n_m, n_l = dst.shape
     s0, s1, s2 = max(slots[0], 0), max(slots[1], 0), max(slots[2], 0)
     b0, b1, b2 = _stack_f32(64), _stack_f32(64), _stack_f32(64)
-    n_full = n_l - n_l % 64
+    n_runs = -(-n_l // 64) if n_l >= 64 else 0
+    n_full = n_l if n_l >= 64 else 0  # shorter rows: the plain loops
     for z in range(n_z):
         for m in range(n_m):
             d0, d1, d2 = dst[s0, z, m], dst[s1, z, m], dst[s2, z, m]
             c = src[z, index[m + r]]
-            for q0 in range(0, n_full, 64):
-                _blk_init(b0, b1, b2, c, q0, n0, n1, n2, h[0, 0], h[2, 0])
+            for i in range(n_runs):
+                q0 = min(64 * i, n_l - 64)  # the last run ends at the row's end
+                q1 = q0 + 64
+                _blk_init(b0, b1, b2, c[q0:q1], 0, n0, n1, n2, h[0, 0], h[2, 0])
                 for k in range(1, r + 1):
-                    _blk_taps(b0, b1, b2, src[z, index[m + r - k]], src[z, index[m + r + k]],
-                              q0, n0, n1, n2, h[0, k], h[1, k], h[2, k])
-                _blk_store(b0, b1, b2, d0, d1, d2, q0, n0, n1, n2)
+                    _blk_taps(b0, b1, b2, src[z, index[m + r - k]][q0:q1],
+                              src[z, index[m + r + k]][q0:q1], 0,
+                              n0, n1, n2, h[0, k], h[1, k], h[2, k])
+                _blk_store(b0, b1, b2, d0[q0:q1], d1[q0:q1], d2[q0:q1], 0, n0, n1, n2)
             if n_full < n_l:  # the rest of the row
                 t0_, t1_, t2_ = d0[n_full:], d1[n_full:], d2[n_full:]
                 _init_taps(t0_, t1_, t2_, c[n_full:], n0, n1, n2, h[0, 0], h[2, 0])
@@ -438,9 +462,8 @@ try:
 
     _acc_taps = numba.njit(inline="always", **_FLAGS)(_acc_taps)
     _init_taps = numba.njit(inline="always", **_FLAGS)(_init_taps)
-    _blk_init = numba.njit(inline="always", **_FLAGS)(_blk_init)
-    _blk_taps = numba.njit(inline="always", **_FLAGS)(_blk_taps)
-    _blk_store = numba.njit(inline="always", **_FLAGS)(_blk_store)
+    _blk_init, _blk_taps, _blk_store = (numba.njit(inline="always", **_FLAGS)(f)
+                                        for f in (_blk_init, _blk_taps, _blk_store))
     _pass_last_body = numba.njit(inline="always", **_FLAGS)(_pass_last_body)
     _pass_outer_body = numba.njit(inline="always", **_FLAGS)(_pass_outer_body)
     #: the passes, by :func:`_variant` of the orders they compute
