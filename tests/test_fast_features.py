@@ -23,7 +23,7 @@ from pixelforest.features import FAMILIES, FeatureSpec, compute_features
 from pixelforest.features import fast
 from pixelforest.features.compute import features_at, features_of_block
 from pixelforest.features.fast import FAST_ERROR_BOUND, gaussian_orders, reference_features
-from pixelforest.features.spec import STRUCTURE_SCALES_ILASTIK
+from pixelforest.features.spec import DEFAULT_PRECISION, STRUCTURE_SCALES_ILASTIK
 
 ALL_FAMILIES = tuple(FAMILIES)
 
@@ -252,6 +252,18 @@ def test_old_dicts_load_as_exact():
     assert spec.precision == "exact" and spec.structure_scales == (0.5, 1.0)
     assert spec == FeatureSpec(families=("intensity", "gaussian"), sigmas=(1.0, 2.0),
                                precision="exact")
+    # a dict given as a setting (not read from a model file) asks for the default
+    assert FeatureSpec.resolve(old).precision == DEFAULT_PRECISION == FeatureSpec().precision
+    assert FeatureSpec.resolve({**old, "precision": "exact"}).precision == "exact"
+
+
+def test_the_default_is_fast_and_old_model_files_stay_exact():
+    from pathlib import Path
+
+    assert DEFAULT_PRECISION == "fast" and FeatureSpec().precision == "fast"
+    pinned = Path(__file__).parent / "fixtures" / "pinned"
+    for path in sorted(pinned.glob("*.skops")):
+        assert load_model(path).pipeline_.spec.precision == "exact", path.name
 
 
 def test_structure_scales_name_the_columns_and_set_the_halo():

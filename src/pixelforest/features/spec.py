@@ -343,12 +343,17 @@ class FeatureSpec:
         """The spec a ``features`` setting means: a spec, a preset name, a dict or None.
 
         None gives the default ``FeatureSpec()``; a str, :meth:`preset`; a
-        dict, :meth:`from_dict`.
+        dict, :meth:`from_dict`, except that a dict without ``"precision"``
+        gets :data:`DEFAULT_PRECISION` (a setting asks for the default; a
+        model file's record without it means the exact path it was made
+        with).
 
         Examples
         --------
         >>> FeatureSpec.resolve(None) == FeatureSpec()
         True
+        >>> FeatureSpec.resolve({"families": ["gaussian"], "sigmas": [1]}).precision
+        'fast'
         """
         if features is None:
             return cls()
@@ -357,7 +362,7 @@ class FeatureSpec:
         if isinstance(features, str):
             return cls.preset(features)
         if isinstance(features, dict):
-            return cls.from_dict(features)
+            return cls.from_dict({"precision": DEFAULT_PRECISION, **features})
         raise InvalidParameterError(
             f"features must be a FeatureSpec, a preset name or None, got "
             f"{type(features).__name__}; e.g. features=FeatureSpec(sigmas=(1, 2, 4))."
