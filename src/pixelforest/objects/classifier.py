@@ -733,7 +733,7 @@ class ObjectClassifier(BaseEstimator):
 
     @property
     def image_values_(self):
-        """The value of each class of ``classes_`` in :meth:`predict_image`."""
+        # documented under Attributes (a docstring here would describe it twice)
         self._check_fitted()
         classes = np.asarray(self.classes_)
         if classes.dtype.kind in "iu" and classes.min() > 0:
