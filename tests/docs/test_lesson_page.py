@@ -322,13 +322,15 @@ def test_phone_figure_text_is_readable(phone):
 
 
 def test_phone_napari_screenshots_fit_and_link_to_full_size(phone):
-    # Qt's 12 px text: the panel is shown at >= 80 % of its size (>= 9.6 px) and, like
-    # the window screenshots, links to the full-size file (a tap shows it at 100 %)
+    # Qt's 12 px text: the panel is shown at its own size (a frame that scrolls
+    # sideways on a phone), so its text is 12 px; the window screenshots fit the
+    # screen and, like the panel, link to the full-size file
     shots = {Path(s["src"]).name: s for s in _napari_shots(phone)}
     panel = shots["napari-widget-panel.png"]
-    assert panel["shown"] >= 0.8 * panel["natural"], panel
+    assert panel["shown"] >= panel["natural"], panel
     for name in NAPARI_SHOTS:
-        assert shots[name]["shown"] <= phone.evaluate("window.innerWidth"), shots[name]
+        if name != "napari-widget-panel.png":
+            assert shots[name]["shown"] <= phone.evaluate("window.innerWidth"), shots[name]
         assert shots[name]["link"] and Path(shots[name]["link"]).name == name, shots[name]
 
 
