@@ -165,16 +165,18 @@ class CompiledForest:
     sends ``x`` left if ``x <= threshold``, or if ``x`` is NaN and
     ``missing_left`` is 1, else to node ``right``.  A leaf has ``feature ==
     -1`` and ``right`` is its row in ``values``.  Tree ``t`` starts at node
-    ``roots[t]``.
+    ``roots[t]``.  Identical trees of a forest whose leaves are all pure
+    share one table, whose leaves hold their summed votes (see
+    :func:`_merge_identical`); the sums are divided by :attr:`n_trees`.
 
     Build it with :meth:`from_sklearn`; :func:`compile_forest` caches it.
 
     Attributes
     ----------
     nodes : ndarray of int32, shape (n_nodes, 4)
-    roots : ndarray of int32, shape (n_trees,)
+    roots : ndarray of int32, shape (n_tables,)
     values : ndarray of float64, shape (n_leaves, n_classes)
-        Class fractions of each leaf.
+        Class fractions of each leaf (summed over the trees sharing it).
     n_features : int
     scorer : tuple or None
         Tables of the leaf-mask kernel (:func:`_leaf_mask_tables`), None when
