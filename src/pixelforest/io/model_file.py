@@ -129,6 +129,31 @@ def _versions():
             "skops": skops.__version__, "numpy": np.__version__}
 
 
+def _seed(random_state):
+    """An int seed as stored, or None (a RandomState instance's seed is not recoverable)."""
+    if isinstance(random_state, (int, np.integer)):
+        return int(random_state)
+    return None
+
+
+def _write(path, kind, *, params, fitted, estimator):
+    """Write one model file of ``kind`` ("pixel" or "objects") atomically."""
+    import skops.io as sio
+
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "versions": _versions(),
+        "created": _created(),
+        "params": params,
+        "fitted": fitted,
+        "estimator": estimator,
+    }
+    with atomic_output(path) as tmp:
+        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED)
+
+
 def save_model(clf, path):
     """Write a fitted :class:`PixelClassifier` to one ``.skops`` file, atomically.
 
@@ -167,8 +192,6 @@ def save_model(clf, path):
     >>> bool(np.array_equal(again.predict_proba(image), clf.predict_proba(image)))
     True
     """
-    import skops.io as sio
-
     from pixelforest.classify.classifier import PixelClassifier
     from pixelforest.classify.pipeline import pipeline_of
     from pixelforest.objects.classifier import ObjectClassifier
@@ -182,35 +205,21 @@ def save_model(clf, path):
             "estimator in PixelClassifier(estimator=...) and fit it."
         )
     pipeline_of(clf)  # refuses an unfitted classifier
-    random_state = clf.random_state
-    if not (random_state is None or isinstance(random_state, (int, np.integer))):
-        random_state = None  # a RandomState instance: the seed is not recoverable
-    payload = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": "pixel",
-        "versions": _versions(),
-        "created": _created(),
-        "params": {
+    _write(path, "pixel", params={
             "features": clf.spec_.to_dict(),
             "channel_axis": clf.channel_axis,
             "normalize": clf.normalize,
-            "random_state": None if random_state is None else int(random_state),
+            "random_state": _seed(clf.random_state),
             "split_placement": getattr(clf, "split_placement", "valley"),
             "n_jobs": getattr(clf, "n_jobs", None),
-        },
-        "fitted": {
+        }, fitted={
             "classes": np.asarray(clf.classes_),
             "n_channels": int(clf.n_channels_),
             "ndim": int(clf.ndim_),
             "n_features_in": int(clf.n_features_in_),
             "feature_names": list(clf.feature_names_),
             "halo": list(clf.halo_),
-        },
-        "estimator": clf.estimator_,
-    }
-    with atomic_output(path) as tmp:
-        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED)
+        }, estimator=clf.estimator_)
 
 
 def _json_value(node):
@@ -590,8 +599,6 @@ def save_object_model(clf, path):
     >>> again.predict_table(table).tolist(), again.feature_names_in_.tolist()
     (['small', 'large', 'small'], ['area_physical'])
     """
-    import skops.io as sio
-
     from pixelforest.objects.classifier import ObjectClassifier
 
     if not isinstance(clf, ObjectClassifier):
@@ -603,33 +610,19 @@ def save_object_model(clf, path):
         raise NotFittedError(
             "this ObjectClassifier is not fitted yet; fit it before save_object_model."
         )
-    random_state = clf.random_state
-    if not (random_state is None or isinstance(random_state, (int, np.integer))):
-        random_state = None  # a RandomState instance: the seed is not recoverable
     classes = np.asarray(clf.classes_)
-    payload = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": "objects",
-        "versions": _versions(),
-        "created": _created(),
-        "params": {
+    _write(path, "objects", params={
             "features": None if clf.features is None else [str(f) for f in clf.features],
             "channel_axis": None if clf.channel_axis is None else int(clf.channel_axis),
-            "random_state": None if random_state is None else int(random_state),
+            "random_state": _seed(clf.random_state),
             "n_jobs": clf.n_jobs,
             "default_estimator": clf.estimator is None,
-        },
-        "fitted": {
+        }, fitted={
             # strings as a fixed-width unicode array: never Python objects
             "classes": classes.astype(str) if classes.dtype.kind in "OU" else classes,
             "feature_names": [str(f) for f in clf.feature_names_in_],
             "class_counts": np.asarray(clf.class_counts_, dtype=np.int64),
-        },
-        "estimator": clf.estimator_,
-    }
-    with atomic_output(path) as tmp:
-        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED)
+        }, estimator=clf.estimator_)
 
 
 def _optional_int(value, what, path):
