@@ -108,6 +108,16 @@ def _paint(layer, scribbles):
         layer.data_setitem(where, value)
 
 
+def _painted(make_napari_viewer, image, scribbles):
+    """A viewer with ``image`` as "nuclei" and the widget, Live off, ``scribbles`` painted."""
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    widget = _widget(viewer)
+    widget.live = False
+    _paint(widget.scribbles_layer, scribbles)
+    return viewer, widget
+
+
 def _expected(image, scribbles, **params):
     clf = PixelClassifier(**params).fit(image, scribbles)
     return clf.predict(image), uncertainty(clf.predict_proba(image))
@@ -193,11 +203,7 @@ def test_new_stroke_cancels_stale_work(make_napari_viewer, qtbot, small):
 
 def test_erasing_and_wait_update(make_napari_viewer, small):
     image, _, scribbles = small
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="nuclei")
-    widget = _widget(viewer)
-    widget.live = False
-    _paint(widget.scribbles_layer, scribbles)
+    viewer, widget = _painted(make_napari_viewer, image, scribbles)
     model = widget.update(wait=True)
     assert model is widget.model
     _check(widget, image)
@@ -211,11 +217,7 @@ def test_erasing_and_wait_update(make_napari_viewer, small):
 
 def test_classes_added_and_renamed(make_napari_viewer, qtbot, small):
     image, labels, scribbles = small
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="nuclei")
-    widget = _widget(viewer)
-    widget.live = False
-    _paint(widget.scribbles_layer, scribbles)
+    viewer, widget = _painted(make_napari_viewer, image, scribbles)
     value = widget.add_class("border")
     assert value == 3 and widget.scribbles_layer.selected_label == 3
     widget.rename_class(2, "nucleus")
@@ -250,11 +252,7 @@ def test_save_load_export(make_napari_viewer, qtbot, small, tmp_path):
     from pixelforest.io.images import imread
 
     image, _, scribbles = small
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="nuclei")
-    widget = _widget(viewer)
-    widget.live = False
-    _paint(widget.scribbles_layer, scribbles)
+    viewer, widget = _painted(make_napari_viewer, image, scribbles)
     widget.update(wait=True)
     expected = widget.prediction_layer.data.copy()
     widget.save_model(tmp_path / "model.skops")
@@ -392,11 +390,7 @@ def test_screenshot_on_a_real_sample(make_napari_viewer, qtbot):
 
 def test_stroke_scores_and_where_to_paint_next(make_napari_viewer, qtbot, small):
     image, _, scribbles = small
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="nuclei")
-    widget = _widget(viewer)
-    widget.live = False
-    _paint(widget.scribbles_layer, scribbles)
+    viewer, widget = _painted(make_napari_viewer, image, scribbles)
     widget.update(wait=True)
     scores = widget.stroke_scores(wait=True)
     assert scores["strokes"] == len(_strokes(scribbles)) - scores["skipped"] > 0
@@ -580,11 +574,7 @@ def test_apply_to_folder_button(make_napari_viewer, qtbot, small, tmp_path, monk
 
     image, _, scribbles = small
     _image_folder(tmp_path / "in", [image, image[::-1].copy()])
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="nuclei")
-    widget = _widget(viewer)
-    widget.live = False
-    _paint(widget.scribbles_layer, scribbles)
+    viewer, widget = _painted(make_napari_viewer, image, scribbles)
     widget.update(wait=True)
     answers = iter([str(tmp_path / "in"), str(tmp_path / "out")])
     monkeypatch.setattr(QFileDialog, "getExistingDirectory",
@@ -638,11 +628,7 @@ def test_count_measure_and_classify_objects(make_napari_viewer, qtbot, small, tm
     from pixelforest.objects.classifier import ObjectClassifier
 
     image, _, scribbles = small
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="nuclei")
-    widget = _widget(viewer)
-    widget.live = False
-    _paint(widget.scribbles_layer, scribbles)
+    viewer, widget = _painted(make_napari_viewer, image, scribbles)
     model = widget.update(wait=True)
     threads = []
     predict_instances = model.predict_instances
