@@ -387,6 +387,50 @@ def test_identical_trees_share_a_table_and_give_the_same_bits(n_classes):
                                       rf.predict_proba(Z))
 
 
+def _leaf_masked(cf, X):
+    """Probabilities from the leaf-mask kernel (float64 leaf sums) of the same forest."""
+    out = np.empty((X.shape[0], cf.n_classes))
+    _forest._score_serial(X, *cf.scorer, cf.values, cf.divisor, _forest.BLOCK_ROWS, out)
+    return out
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("bootstrap", [False, True])
+def test_vote_kernel_counts_pure_leaves_exactly(n_classes, bootstrap):
+    # separable labels: every leaf pure, so the class sums are whole votes,
+    # counted as integers; the same bits as scikit-learn and as the float64
+    # leaf-mask and walking kernels, NaN rows (missing values) included
+    rng = np.random.default_rng(7)
+    X = rng.random((40 * n_classes, 4), dtype=np.float32)  # trees of at most 32 leaves
+    y = np.minimum((X[:, 0] * n_classes).astype(int), n_classes - 1)
+    rf = RandomForestClassifier(n_estimators=30, max_features=2, bootstrap=bootstrap,
+                                random_state=1).fit(X, y)
+    cf = compile_forest(rf)
+    assert cf.voter is not None
+    weight, class_mask = cf.voter
+    assert weight.sum() == cf.n_trees == 30 and class_mask.shape == (cf.n_tables, n_classes)
+    Z = rng.random((9000, 4), dtype=np.float32) * 1.2 - 0.1
+    Z[::11, 0] = np.nan
+    Z[::17, 2] = np.nan
+    ref = rf.predict_proba(Z)
+    for n_threads in (1, 2):
+        np.testing.assert_array_equal(cf.predict_proba(Z, n_threads=n_threads), ref)
+    np.testing.assert_array_equal(_leaf_masked(cf, Z), ref)
+    np.testing.assert_array_equal(_walking(cf, Z), ref)
+
+
+def test_vote_kernel_is_not_used_for_impure_leaves_or_wide_trees():
+    X = np.array([[0.0], [0.0], [1.0], [2.0]], dtype=np.float32)
+    impure = RandomForestClassifier(n_estimators=3, bootstrap=False, random_state=0)
+    assert compile_forest(impure.fit(X, [0, 1, 1, 1])).voter is None
+    rng = np.random.default_rng(3)
+    Xw = rng.random((400, 1), dtype=np.float32)
+    wide = DecisionTreeClassifier(random_state=0).fit(Xw, np.arange(400) % 2)
+    cf = compile_forest(wide)  # pure leaves, but more than 32: 64-bit masks or walked
+    assert cf.voter is None
+    np.testing.assert_array_equal(cf.predict_proba(Xw), wide.predict_proba(Xw))
+
+
 def test_trees_with_impure_leaves_are_not_merged():
     # the same row twice with two labels: a leaf of fraction 0.5 in every tree
     X = np.array([[0.0], [0.0], [1.0], [2.0]], dtype=np.float32)

@@ -13,6 +13,10 @@ per-tree array:
   :func:`_leaf_mask_tables`) tests every split for 256 rows at once and
   reads each row's leaf from a bit mask, without branches that depend on
   the data (faster than walking the trees: ``benchmarks/bench_forest.py``);
+* when, in addition, every leaf is pure (the usual case with scribbles:
+  the labelled pixels are separable) and every tree has at most 32
+  leaves, the vote kernel (:func:`_vote_tables`) counts each class's votes
+  as integers from the same bit masks, with no lookup of leaf values;
 * otherwise each row walks every tree (rows outer, trees inner, so the
   block stays in cache; with two classes the two sums stay in registers).
 
@@ -203,6 +207,7 @@ class CompiledForest:
         self.n_features = int(n_features)
         self._n_trees = int(roots.shape[0] if n_trees is None else n_trees)
         self.scorer = _leaf_mask_tables(nodes, roots)
+        self.voter = _vote_tables(values, self.scorer, self._n_trees)
 
     @property
     def n_trees(self):
@@ -309,7 +314,11 @@ class CompiledForest:
         """
         X = _as_rows(X, self.n_features)
         out = np.empty((X.shape[0], self.n_classes), dtype=np.float64)
-        if self.scorer is not None:
+        if self.voter is not None:
+            serial, parallel = _vote_serial, _vote_parallel
+            args = ((X,) + self.scorer[:6] + self.voter
+                    + (self._n_trees, self.divisor, BLOCK_ROWS, out))
+        elif self.scorer is not None:
             serial, parallel = _score_serial, _score_parallel
             args = (X,) + self.scorer + (self.values, self.divisor, BLOCK_ROWS, out)
         else:
@@ -475,6 +484,48 @@ def _leaf_mask_tables(nodes, roots):
     )
 
 
+def _vote_tables(values, scorer, n_trees):
+    """Tables of the vote kernel, or None unless every leaf is a whole vote.
+
+    When every leaf of every table holds one class only, with a whole
+    number of votes (the trees' pure leaves, summed over the identical trees
+    sharing the table, see :func:`_merge_identical`) and the leaf masks fit
+    in 32 bits, the class sums are whole numbers: they are counted as
+    integers, in any order, and equal scikit-learn's float64 sums exactly.
+    A table's leaf reached by a row is the lowest set bit of its mask, so
+    the row's vote is ``mask & -mask & class_mask[t, c] != 0``: no lookup
+    into the leaf values, and the loops over rows vectorize.
+
+    Returns
+    -------
+    tables : tuple or None
+        ``(weight, class_mask)``: ``weight[t]`` (int64) the votes of table
+        ``t`` (the trees sharing it), ``class_mask[t, c]`` (int64) the bits
+        of its leaves that vote for class ``c``.
+    """
+    if scorer is None or scorer[4].dtype != np.uint32:
+        return None
+    leaf_base = scorer[6].astype(np.int64)
+    nonzero = values != 0.0
+    if not (np.all(nonzero.sum(axis=1) == 1) and np.all(values == np.round(values))):
+        return None
+    leaf_class = np.argmax(nonzero, axis=1)
+    leaf_votes = values.max(axis=1)
+    ends = np.append(leaf_base[1:], values.shape[0])
+    weight = np.empty(leaf_base.size, dtype=np.int64)
+    class_mask = np.zeros((leaf_base.size, values.shape[1]), dtype=np.int64)
+    for t, (a, z) in enumerate(zip(leaf_base, ends)):
+        votes = leaf_votes[a:z]
+        if not np.all(votes == votes[0]):
+            return None
+        weight[t] = int(votes[0])
+        for bit, c in enumerate(leaf_class[a:z]):
+            class_mask[t, c] |= 1 << bit
+    if weight.sum() != n_trees:
+        return None
+    return weight, class_mask
+
+
 def _as_rows(X, n_features):
     X = np.ascontiguousarray(X, dtype=np.float32)
     if X.ndim != 2:
@@ -630,6 +681,83 @@ def _score_rows(X, start, stop, tree, feature, threshold, missing_left, mask, fu
             out[start + i, c] = acc[i, c] / divisor
 
 
+def _vote_rows(X, start, stop, tree, feature, threshold, missing_left, mask, full,
+               weight, class_mask, n_trees, divisor, out, xt, masks, votes):
+    # the leaf-mask passes of _score_rows, then whole votes (see _vote_tables)
+    nb = stop - start
+    n_tables = weight.shape[0]
+    n_classes = class_mask.shape[1]
+    for i in range(nb):
+        for f in range(X.shape[1]):
+            xt[f, i] = X[start + i, f]
+    for t in range(n_tables):
+        row = masks[t]
+        for i in range(nb):
+            row[i] = full
+    for k in range(tree.shape[0]):
+        col = xt[feature[k]]
+        row = masks[tree[k]]
+        thr = threshold[k]
+        m = mask[k]
+        if missing_left[k]:
+            for i in range(nb):
+                x = col[i]
+                row[i] &= full if (x <= thr) | (x != x) else m
+        else:
+            for i in range(nb):
+                row[i] &= full if col[i] <= thr else m
+    # with two classes only class 1 is counted: class 0 has the other votes
+    first = 1 if n_classes == 2 else 0
+    for c in range(first, n_classes):
+        count = votes[c]
+        for i in range(nb):
+            count[i] = 0
+        for t in range(n_tables):
+            row = masks[t]
+            w = weight[t]
+            bits = class_mask[t, c]
+            for i in range(nb):
+                m = np.int64(row[i])
+                count[i] += w if (m & -m & bits) != 0 else 0
+    if n_classes == 2:
+        for i in range(nb):
+            out[start + i, 0] = (n_trees - votes[1, i]) / divisor
+            out[start + i, 1] = votes[1, i] / divisor
+    else:
+        for i in range(nb):
+            for c in range(n_classes):
+                out[start + i, c] = votes[c, i] / divisor
+
+
+def _vote(X, start, stop, tree, feature, threshold, missing_left, mask, full, weight,
+          class_mask, n_trees, divisor, out):
+    xt = np.empty((X.shape[1], _SCORE_ROWS), dtype=np.float32)
+    masks = np.empty((weight.shape[0], _SCORE_ROWS), dtype=mask.dtype)
+    votes = np.empty((class_mask.shape[1], _SCORE_ROWS), dtype=np.int64)
+    for a in range(start, stop, _SCORE_ROWS):
+        _vote_rows(X, a, min(stop, a + _SCORE_ROWS), tree, feature, threshold,
+                   missing_left, mask, full, weight, class_mask, n_trees, divisor, out, xt,
+                   masks, votes)
+
+
+def _vote_serial(X, tree, feature, threshold, missing_left, mask, full, weight, class_mask,
+                 n_trees, divisor, block, out):
+    n = X.shape[0]
+    for start in range(0, n, block):
+        _vote(X, start, min(n, start + block), tree, feature, threshold, missing_left,
+              mask, full, weight, class_mask, n_trees, divisor, out)
+
+
+def _vote_parallel(X, tree, feature, threshold, missing_left, mask, full, weight,
+                   class_mask, n_trees, divisor, block, out):
+    n = X.shape[0]
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        start = b * block
+        _vote(X, start, min(n, start + block), tree, feature, threshold, missing_left,
+              mask, full, weight, class_mask, n_trees, divisor, out)
+
+
 def _score(X, start, stop, tree, feature, threshold, missing_left, mask, full, leaf_base,
            values, divisor, out):
     xt = np.empty((X.shape[1], _SCORE_ROWS), dtype=np.float32)
@@ -677,6 +805,10 @@ try:
     _score = numba.njit(nogil=True, cache=True)(_score)
     _score_serial = numba.njit(nogil=True, cache=True)(_score_serial)
     _score_parallel = numba.njit(nogil=True, cache=True, parallel=True)(_score_parallel)
+    _vote_rows = numba.njit(nogil=True, cache=True)(_vote_rows)
+    _vote = numba.njit(nogil=True, cache=True)(_vote)
+    _vote_serial = numba.njit(nogil=True, cache=True)(_vote_serial)
+    _vote_parallel = numba.njit(nogil=True, cache=True, parallel=True)(_vote_parallel)
 except ImportError:  # pragma: no cover - numba is a dependency
     numba = None
     prange = range
