@@ -285,8 +285,8 @@ def main(argv=None):
     if why:
         print(why)
     print(f"machine check: PixelClassifier().predict of this mosaic took {t_predict:.2f} s in "
-          f"this run (load average {load:.1f}); bench_predict.py's figure on an idle 2-core "
-          "machine is 0.45 s")
+          f"this run (load average {load:.1f}); compare bench_predict.py's pixelforest "
+          "predict on the same machine when idle")
     print(f"live vs scratch: view {sv / mv:.1f}x faster, whole {sw / mw:.1f}x faster (medians)")
     print("exactness: every live prediction equals PixelClassifier().fit(...).predict(image)")
     print(f"{'PASS' if mv <= TARGET_VIEW else 'FAIL'}: median stroke-to-view latency "

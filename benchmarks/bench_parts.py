@@ -78,6 +78,14 @@ def main(argv=None):
     X = feats.reshape(-1, feats.shape[-1])
     t, cpu, _ = best_time(lambda: pipe.predict_proba_rows(X, n_threads=None), args.repeats)
     line(f"forest, {X.shape[0]} rows", t, cpu)
+    from pixelforest.forest.inference import CompiledForest, compile_forest
+
+    if compile_forest(clf.estimator_).voter is not None:
+        # the same forest through the leaf-mask kernel's float64 leaf sums
+        sums = CompiledForest.from_sklearn(clf.estimator_)
+        sums.voter = None
+        t, cpu, _ = best_time(lambda: sums.predict_proba(X, n_threads=None), args.repeats)
+        line("forest, vote kernel off", t, cpu, "  (float64 leaf sums, for comparison)")
     labelled = scribbles > 0
     Xl, yl = feats[labelled], scribbles[labelled]
     forest = clone(clf.estimator_)
