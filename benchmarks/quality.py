@@ -90,7 +90,9 @@ def score_image(name, seed, pf_features=None, pf_params=None):
     del feats
 
     t = time.perf_counter()
-    clf = PixelClassifier(pf_features, channel_axis=channel_axis, **(pf_params or {}))
+    params = dict(pf_params or {})
+    params.setdefault("features", pf_features)  # --param features=... wins over --features
+    clf = PixelClassifier(channel_axis=channel_axis, **params)
     clf = clf.fit(image, scribbles)
     scores["pixelforest"] = iou(clf.predict(image) == 2, ref)
     times["pixelforest"] = time.perf_counter() - t

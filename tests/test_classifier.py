@@ -350,14 +350,16 @@ def test_errors_in_a_tile_propagate(trained, monkeypatch):
 
 
 def test_default_features_include_edge_strength():
-    # the measured default (benchmarks/quality.py): intensity, fine Gaussians,
-    # differences of Gaussians and the gradient magnitude at 0.7 and 1 px
+    # the measured default (benchmarks/quality.py, transfer.py): intensity, fine
+    # Gaussians, differences of Gaussians, the gradient magnitude at 0.7 and 1 px
+    # and the Laplacian of Gaussian at 1 and 2 px
     image, labels = _blobs()
     clf = PixelClassifier(estimator=default_estimator(n_estimators=5)).fit(
         image, simulate_scribbles(labels, random_state=0))
     assert clf.spec_ == FeatureSpec() == FeatureSpec.preset("default")
-    assert clf.feature_names_[-2:] == ["gradient(sigma=0.7)[ch0]", "gradient(sigma=1)[ch0]"]
-    assert clf.n_features_in_ == 11
+    assert clf.feature_names_[-4:] == ["gradient(sigma=0.7)[ch0]", "gradient(sigma=1)[ch0]",
+                                       "log(sigma=1)[ch0]", "log(sigma=2)[ch0]"]
+    assert clf.n_features_in_ == 13
     # the edge features reach 4 px: the halo is still the largest DoG's
     assert clf.halo_ == (40, 40)
 

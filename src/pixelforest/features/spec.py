@@ -98,6 +98,11 @@ DEFAULT_PRECISION = "fast"
 #: Scales of the default gradient magnitude (edge strength at the outline).
 _EDGE_SIGMAS = (0.7, 1.0)
 
+#: Scales of the default Laplacian of Gaussian (the curvature of the
+#: intensity at and just inside the outline; chosen with
+#: ``benchmarks/transfer.py``, see ``benchmarks/README.md``).
+_BLOB_SIGMAS = (1.0, 2.0)
+
 _ALL_FAMILIES = tuple(FAMILIES)
 
 
@@ -131,7 +136,7 @@ class FeatureSpec:
         Feature families, a subset of :data:`FAMILIES`: ``"intensity"``,
         ``"gaussian"``, ``"dog"``, ``"log"``, ``"gradient"``, ``"hessian"``,
         ``"structure"``.  Default: ``("intensity", "gaussian", "dog",
-        "gradient")``.
+        "gradient", "log")``.
     sigmas : tuple of float or dict, optional
         Scales (Gaussian standard deviations), in pixels, or in the units of
         ``spacing`` when it is given: one tuple for every family, or a
@@ -141,8 +146,11 @@ class FeatureSpec:
         nuclei, see ``benchmarks/README.md``): Gaussian smoothing at 0.5,
         0.7, 1 px (larger blurs move the predicted outline outwards),
         differences of Gaussians at 1.6-10 px (context without blurring the
-        outline) and the gradient magnitude at 0.7 and 1 px (edge strength,
-        which tells a nucleus' rim from its interior).
+        outline), the gradient magnitude at 0.7 and 1 px (edge strength,
+        which tells a nucleus' rim from its interior) and the Laplacian of
+        Gaussian at 1 and 2 px (the curvature of the intensity, which
+        places the outline by the shape of the profile rather than its
+        level, so that it transfers better across images).
     spacing : tuple of float or None, optional
         Pixel size per spatial axis (e.g. ``(2.0, 0.5, 0.5)`` for a z-stack
         with 2 um between planes and 0.5 um pixels).  Sigmas are then
@@ -188,9 +196,9 @@ class FeatureSpec:
     (2, 8, 8)
     """
 
-    families: tuple = ("intensity", "gaussian", "dog", "gradient")
+    families: tuple = ("intensity", "gaussian", "dog", "gradient", "log")
     sigmas: object = (("gaussian", (0.5, 0.7, 1.0)), ("dog", (1.6, 2.5, 4.0, 6.4, 10.0)),
-                      ("gradient", (0.7, 1.0)))
+                      ("gradient", _EDGE_SIGMAS), ("log", _BLOB_SIGMAS))
     spacing: tuple | None = None
     precision: str = DEFAULT_PRECISION
     structure_scales: tuple = STRUCTURE_SCALES
@@ -295,7 +303,8 @@ class FeatureSpec:
         keep edges where they are), differences of Gaussians from 1.6 px
         up to about half the diameter (at least 4 px), which see an object
         and its surroundings as a whole without blurring its outline, and
-        the gradient magnitude at 0.7 and 1 px (edge strength).  With
+        the gradient magnitude at 0.7 and 1 px (edge strength) and the
+        Laplacian of Gaussian at 1 and 2 px (the profile's curvature).  With
         ``families`` given, every family uses the full ladder of scales.
 
         Parameters
@@ -332,8 +341,9 @@ class FeatureSpec:
         small = (0.5, 0.7, 1.0)
         precision = DEFAULT_PRECISION if precision is None else precision
         if families is None:
-            return cls(families=("intensity", "gaussian", "dog", "gradient"),
-                       sigmas={"gaussian": small, "dog": large, "gradient": _EDGE_SIGMAS},
+            return cls(families=("intensity", "gaussian", "dog", "gradient", "log"),
+                       sigmas={"gaussian": small, "dog": large, "gradient": _EDGE_SIGMAS,
+                               "log": _BLOB_SIGMAS},
                        spacing=spacing, precision=precision)
         return cls(families=families, sigmas=small + large, spacing=spacing,
                    precision=precision)
@@ -547,7 +557,8 @@ class FeatureSpec:
 #: Named presets: name -> (one-line description, factory).
 PRESETS = {
     "default": ("intensity, gaussian 0.5-1 px, difference of Gaussians 1.6-10 px, "
-                "gradient magnitude 0.7-1 px: objects ~10-30 px wide (the measured default)",
+                "gradient magnitude 0.7-1 px, Laplacian of Gaussian 1-2 px: objects ~10-30 px "
+                "wide (the measured default)",
                 lambda: FeatureSpec()),
     "small": ("as default with differences of Gaussians 1.6-4 px: objects up to ~12 px",
               lambda: FeatureSpec.for_object_size(12)),
