@@ -101,7 +101,7 @@ _EDGE_SIGMAS = (0.7, 1.0)
 #: Scales of the default Laplacian of Gaussian (the curvature of the
 #: intensity at and just inside the outline; chosen with
 #: ``benchmarks/transfer.py``, see ``benchmarks/README.md``).
-_BLOB_SIGMAS = (1.0, 2.0)
+_BLOB_SIGMAS = (0.7, 1.0)
 
 _ALL_FAMILIES = tuple(FAMILIES)
 
@@ -148,7 +148,7 @@ class FeatureSpec:
         differences of Gaussians at 1.6-10 px (context without blurring the
         outline), the gradient magnitude at 0.7 and 1 px (edge strength,
         which tells a nucleus' rim from its interior) and the Laplacian of
-        Gaussian at 1 and 2 px (the curvature of the intensity, which
+        Gaussian at 0.7 and 1 px (the curvature of the intensity, which
         places the outline by the shape of the profile rather than its
         level, so that it transfers better across images).
     spacing : tuple of float or None, optional
@@ -304,7 +304,7 @@ class FeatureSpec:
         up to about half the diameter (at least 4 px), which see an object
         and its surroundings as a whole without blurring its outline, and
         the gradient magnitude at 0.7 and 1 px (edge strength) and the
-        Laplacian of Gaussian at 1 and 2 px (the profile's curvature).  With
+        Laplacian of Gaussian at 0.7 and 1 px (the profile's curvature).  With
         ``families`` given, every family uses the full ladder of scales.
 
         Parameters
@@ -557,7 +557,7 @@ class FeatureSpec:
 #: Named presets: name -> (one-line description, factory).
 PRESETS = {
     "default": ("intensity, gaussian 0.5-1 px, difference of Gaussians 1.6-10 px, "
-                "gradient magnitude 0.7-1 px, Laplacian of Gaussian 1-2 px: objects ~10-30 px "
+                "gradient magnitude and Laplacian of Gaussian 0.7-1 px: objects ~10-30 px "
                 "wide (the measured default)",
                 lambda: FeatureSpec()),
     "small": ("as default with differences of Gaussians 1.6-4 px: objects up to ~12 px",
