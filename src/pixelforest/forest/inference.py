@@ -635,12 +635,9 @@ def _predict_parallel(X, nodes, thresholds, roots, values, divisor, block, out):
 _SCORE_ROWS = 256
 
 
-def _score_rows(X, start, stop, tree, feature, threshold, missing_left, mask, full,
-                leaf_base, values, divisor, out, xt, masks, acc):
-    # QuickScorer on rows start..stop (at most _SCORE_ROWS): see _leaf_mask_tables
-    nb = stop - start
-    n_trees = leaf_base.shape[0]
-    n_classes = values.shape[1]
+def _leaf_masks(X, start, nb, n_trees, tree, feature, threshold, missing_left, mask,
+                full, xt, masks):
+    # rows start..start+nb: masks[t, i] holds the leaves of tree t row i can reach
     for i in range(nb):  # features column by column: the loops below vectorize
         for f in range(X.shape[1]):
             xt[f, i] = X[start + i, f]
@@ -660,6 +657,16 @@ def _score_rows(X, start, stop, tree, feature, threshold, missing_left, mask, fu
         else:
             for i in range(nb):
                 row[i] &= full if col[i] <= thr else m
+
+
+def _score_rows(X, start, stop, tree, feature, threshold, missing_left, mask, full,
+                leaf_base, values, divisor, out, xt, masks, acc):
+    # QuickScorer on rows start..stop (at most _SCORE_ROWS): see _leaf_mask_tables
+    nb = stop - start
+    n_trees = leaf_base.shape[0]
+    n_classes = values.shape[1]
+    _leaf_masks(X, start, nb, n_trees, tree, feature, threshold, missing_left, mask, full,
+                xt, masks)
     for i in range(nb):
         for c in range(n_classes):
             acc[i, c] = 0.0
@@ -683,29 +690,12 @@ def _score_rows(X, start, stop, tree, feature, threshold, missing_left, mask, fu
 
 def _vote_rows(X, start, stop, tree, feature, threshold, missing_left, mask, full,
                weight, class_mask, n_trees, divisor, out, xt, masks, votes):
-    # the leaf-mask passes of _score_rows, then whole votes (see _vote_tables)
+    # the leaf masks of _score_rows, then whole votes (see _vote_tables)
     nb = stop - start
     n_tables = weight.shape[0]
     n_classes = class_mask.shape[1]
-    for i in range(nb):
-        for f in range(X.shape[1]):
-            xt[f, i] = X[start + i, f]
-    for t in range(n_tables):
-        row = masks[t]
-        for i in range(nb):
-            row[i] = full
-    for k in range(tree.shape[0]):
-        col = xt[feature[k]]
-        row = masks[tree[k]]
-        thr = threshold[k]
-        m = mask[k]
-        if missing_left[k]:
-            for i in range(nb):
-                x = col[i]
-                row[i] &= full if (x <= thr) | (x != x) else m
-        else:
-            for i in range(nb):
-                row[i] &= full if col[i] <= thr else m
+    _leaf_masks(X, start, nb, n_tables, tree, feature, threshold, missing_left, mask, full,
+                xt, masks)
     # with two classes only class 1 is counted: class 0 has the other votes
     first = 1 if n_classes == 2 else 0
     for c in range(first, n_classes):
@@ -801,6 +791,7 @@ try:
     except ImportError:  # pragma: no cover - moved in some numba: walk the trees
         _trailing_zeros = None
 
+    _leaf_masks = numba.njit(nogil=True, cache=True)(_leaf_masks)
     _score_rows = numba.njit(nogil=True, cache=True)(_score_rows)
     _score = numba.njit(nogil=True, cache=True)(_score)
     _score_serial = numba.njit(nogil=True, cache=True)(_score_serial)
