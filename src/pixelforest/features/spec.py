@@ -95,6 +95,12 @@ PRECISIONS = ("exact", "fast")
 #: path and load as exact (:meth:`FeatureSpec.from_dict`).
 DEFAULT_PRECISION = "fast"
 
+#: Families of the default spec (and of :meth:`FeatureSpec.for_object_size`).
+_DEFAULT_FAMILIES = ("intensity", "gaussian", "dog", "gradient", "log")
+
+#: Scales of the default Gaussian smoothing (small: they keep edges in place).
+_FINE_SIGMAS = (0.5, 0.7, 1.0)
+
 #: Scales of the default gradient magnitude (edge strength at the outline).
 _EDGE_SIGMAS = (0.7, 1.0)
 
@@ -196,8 +202,8 @@ class FeatureSpec:
     (2, 8, 8)
     """
 
-    families: tuple = ("intensity", "gaussian", "dog", "gradient", "log")
-    sigmas: object = (("gaussian", (0.5, 0.7, 1.0)), ("dog", (1.6, 2.5, 4.0, 6.4, 10.0)),
+    families: tuple = _DEFAULT_FAMILIES
+    sigmas: object = (("gaussian", _FINE_SIGMAS), ("dog", (1.6, 2.5, 4.0, 6.4, 10.0)),
                       ("gradient", _EDGE_SIGMAS), ("log", _BLOB_SIGMAS))
     spacing: tuple | None = None
     precision: str = DEFAULT_PRECISION
@@ -338,10 +344,10 @@ class FeatureSpec:
         top = max(4.0, diameter / 2.0)
         ladder = (1.6, 2.5, 4.0, 6.4, 10.0, 16.0, 25.0, 40.0, 64.0)
         large = tuple(s for s in ladder if s <= top * 1.05)
-        small = (0.5, 0.7, 1.0)
+        small = _FINE_SIGMAS
         precision = DEFAULT_PRECISION if precision is None else precision
         if families is None:
-            return cls(families=("intensity", "gaussian", "dog", "gradient", "log"),
+            return cls(families=_DEFAULT_FAMILIES,
                        sigmas={"gaussian": small, "dog": large, "gradient": _EDGE_SIGMAS,
                                "log": _BLOB_SIGMAS},
                        spacing=spacing, precision=precision)
