@@ -39,7 +39,7 @@ def test_train_prints_oob_and_iou_and_saves(files, capsys):
     iou = float(out.split("IoU ")[1].split()[0])
     assert iou > 0.7
     clf = load_model(paths["model"])
-    assert clf.estimator_.n_estimators == 12 and clf.spec_.sigmas_for("dog")[-1] == 4.0
+    assert clf.estimator_.n_estimators == 12 and clf.spec_.sigmas_for("dog")[-1] == 4.096
     assert "top features:" in out
 
 

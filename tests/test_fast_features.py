@@ -287,3 +287,27 @@ def test_model_file_records_the_path(tmp_path):
         assert again.pipeline_.spec.precision == precision
         assert again.pipeline_.spec == spec
         np.testing.assert_array_equal(again.predict_proba(image), clf.predict_proba(image))
+
+
+def test_default_differences_of_gaussians_share_their_gaussians(monkeypatch):
+    """Each default DoG's inner Gaussian is the previous one's outer: 8 filterings, not 13."""
+    from pixelforest.features.spec import DOG_RATIO
+
+    spec = FeatureSpec()
+    dog = spec.sigmas_for("dog")
+    smoothings = set(spec.sigmas_for("gaussian")) | set(dog)
+    assert all(s * DOG_RATIO in smoothings for s in dog), dog
+    calls = []
+    real = fast.gaussian_orders
+
+    def counting(image, sigma, orders, crop=None, scale=None):
+        calls.append(tuple(sigma))
+        return real(image, sigma, orders, crop, scale)
+
+    monkeypatch.setattr(fast, "gaussian_orders", counting)
+    image = _image((96, 96))
+    out = features_of_block(image[..., None], spec)
+    # one filtering per distinct sigma: 8 Gaussians (the LoG and gradient share theirs)
+    assert sorted(set(calls)) == sorted(calls) and len(calls) == len(smoothings) == 8
+    monkeypatch.undo()
+    assert np.array_equal(out, features_of_block(image[..., None], spec))

@@ -104,6 +104,31 @@ _FINE_SIGMAS = (0.5, 0.7, 1.0)
 #: Scales of the default gradient magnitude (edge strength at the outline).
 _EDGE_SIGMAS = (0.7, 1.0)
 
+def _dog_ladder(n):
+    """The first ``n`` scales of the difference-of-Gaussians ladder: 1.6, 2.56, 4.096, ...
+
+    Each scale is ``1 / DOG_RATIO`` (1.6) times the one before, starting at
+    1.6 px, so the inner Gaussian of each difference, ``DOG_RATIO * sigma``,
+    is the outer one of the difference before it (and the first one's is
+    the 1 px Gaussian smoothing): the filters compute each Gaussian once.
+    The values are made by division, so that ``DOG_RATIO * sigma`` gives
+    the previous scale's float exactly (up to 10.5 px; beyond, rounding
+    leaves the two a bit apart and each is computed).
+    """
+    ladder, sigma = [], 1.0
+    for _ in range(n):
+        sigma = sigma / DOG_RATIO
+        ladder.append(sigma)
+    return tuple(ladder)
+
+
+#: Scales of the default difference of Gaussians (context around a pixel
+#: without blurring its outline): the first five of :func:`_dog_ladder`,
+#: 1.6-10.5 px.  A chain shares its Gaussians: a round ladder such as
+#: 1.6, 2.5, 4, 6.4, 10 needs eight Gaussians where this one needs six, for
+#: the same scores (``benchmarks/README.md`` gives both).
+_CONTEXT_SIGMAS = _dog_ladder(5)
+
 #: Scales of the default Laplacian of Gaussian (the curvature of the
 #: intensity at and just inside the outline; chosen with
 #: ``benchmarks/transfer.py``, see ``benchmarks/README.md``).
@@ -151,8 +176,9 @@ class FeatureSpec:
         Default (chosen with ``benchmarks/quality.py`` on scribble-trained
         nuclei, see ``benchmarks/README.md``): Gaussian smoothing at 0.5,
         0.7, 1 px (larger blurs move the predicted outline outwards),
-        differences of Gaussians at 1.6-10 px (context without blurring the
-        outline), the gradient magnitude at 0.7 and 1 px (edge strength,
+        differences of Gaussians at 1.6-10.5 px (1.6, 2.56, 4.096, 6.5536,
+        10.48576: context without blurring the outline; each one's inner
+        Gaussian is the one before's outer Gaussian, computed once), the gradient magnitude at 0.7 and 1 px (edge strength,
         which tells a nucleus' rim from its interior) and the Laplacian of
         Gaussian at 0.7 and 1 px (the curvature of the intensity, which
         places the outline by the shape of the profile rather than its
@@ -203,7 +229,7 @@ class FeatureSpec:
     """
 
     families: tuple = _DEFAULT_FAMILIES
-    sigmas: object = (("gaussian", _FINE_SIGMAS), ("dog", (1.6, 2.5, 4.0, 6.4, 10.0)),
+    sigmas: object = (("gaussian", _FINE_SIGMAS), ("dog", _CONTEXT_SIGMAS),
                       ("gradient", _EDGE_SIGMAS), ("log", _BLOB_SIGMAS))
     spacing: tuple | None = None
     precision: str = DEFAULT_PRECISION
@@ -331,19 +357,19 @@ class FeatureSpec:
         Examples
         --------
         >>> FeatureSpec.for_object_size(12).sigmas_for("dog")
-        (1.6, 2.5, 4.0)
+        (1.6, 2.56, 4.096)
         >>> FeatureSpec.for_object_size(20) == FeatureSpec()
         True
         >>> FeatureSpec.for_object_size(8, families=("gaussian", "hessian")).sigmas
-        (0.5, 0.7, 1.0, 1.6, 2.5, 4.0)
+        (0.5, 0.7, 1.0, 1.6, 2.56, 4.096)
         """
         diameter = float(diameter_px)
         if not math.isfinite(diameter) or diameter <= 0:
             raise InvalidParameterError(
                 f"diameter_px must be a positive number, got {diameter_px!r}.")
         top = max(4.0, diameter / 2.0)
-        ladder = (1.6, 2.5, 4.0, 6.4, 10.0, 16.0, 25.0, 40.0, 64.0)
-        large = tuple(s for s in ladder if s <= top * 1.05)
+        # the scales of the ladder up to (about) ``top``
+        large = tuple(s for s in _dog_ladder(9) if s <= top * 1.08)
         small = _FINE_SIGMAS
         precision = DEFAULT_PRECISION if precision is None else precision
         if families is None:
@@ -391,7 +417,7 @@ class FeatureSpec:
         Examples
         --------
         >>> FeatureSpec.preset("small").sigmas_for("dog")
-        (1.6, 2.5, 4.0)
+        (1.6, 2.56, 4.096)
         """
         try:
             make = PRESETS[name][1]
@@ -562,13 +588,13 @@ class FeatureSpec:
 
 #: Named presets: name -> (one-line description, factory).
 PRESETS = {
-    "default": ("intensity, gaussian 0.5-1 px, difference of Gaussians 1.6-10 px, "
+    "default": ("intensity, gaussian 0.5-1 px, difference of Gaussians 1.6-10.5 px, "
                 "gradient magnitude and Laplacian of Gaussian 0.7-1 px: objects ~10-30 px "
                 "wide (the measured default)",
                 lambda: FeatureSpec()),
-    "small": ("as default with differences of Gaussians 1.6-4 px: objects up to ~12 px",
+    "small": ("as default with differences of Gaussians 1.6-4.1 px: objects up to ~12 px",
               lambda: FeatureSpec.for_object_size(12)),
-    "large": ("as default with differences of Gaussians 1.6-40 px: objects ~80 px wide",
+    "large": ("as default with differences of Gaussians 1.6-43 px: objects ~80 px wide",
               lambda: FeatureSpec.for_object_size(80)),
     "ilastik": ("all seven families at sigmas 0.7-10 px (ilastik's full set)",
                 lambda: FeatureSpec(families=_ALL_FAMILIES,
