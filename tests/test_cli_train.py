@@ -189,3 +189,27 @@ def test_predict_channel_mismatch_names_the_option(files, capsys, tmp_path, rgb_
     text = captured.out + captured.err
     assert "Traceback" not in text
     assert "channel" in text and "--channel-axis" in text
+
+
+@pytest.mark.parametrize("precision", ["exact", "fast"])
+def test_train_precision_is_recorded_and_followed(files, capsys, precision):
+    paths, image = files
+    assert _train(paths, "--precision", precision) == 0
+    assert f"({precision} filters)" in capsys.readouterr().out
+    clf = load_model(paths["model"])
+    assert clf.spec_.precision == precision
+    # predict follows the model's path: same labels as a classifier fitted in memory
+    import dataclasses
+
+    from pixelforest import PixelClassifier
+    from pixelforest.features import FeatureSpec
+    from pixelforest.forest.defaults import default_estimator
+    from pixelforest.io.images import imread
+
+    spec = dataclasses.replace(FeatureSpec.preset("small"), precision=precision)
+    # the out-of-bag score the CLI asks for does not change the trees
+    direct = PixelClassifier(spec, default_estimator(n_estimators=12),
+                             random_state=0).fit(image, imread(paths["labels"]))
+    assert np.array_equal(clf.predict(image), direct.predict(image))
+    assert main(["info", str(paths["model"])]) == 0
+    assert f"{precision} filters" in capsys.readouterr().out
