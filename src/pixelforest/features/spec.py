@@ -104,6 +104,7 @@ _FINE_SIGMAS = (0.5, 0.7, 1.0)
 #: Scales of the default gradient magnitude (edge strength at the outline).
 _EDGE_SIGMAS = (0.7, 1.0)
 
+
 def _dog_ladder(n):
     """The first ``n`` scales of the difference-of-Gaussians ladder: 1.6, 2.56, 4.096, ...
 
@@ -178,8 +179,9 @@ class FeatureSpec:
         0.7, 1 px (larger blurs move the predicted outline outwards),
         differences of Gaussians at 1.6-10.5 px (1.6, 2.56, 4.096, 6.5536,
         10.48576: context without blurring the outline; each one's inner
-        Gaussian is the one before's outer Gaussian, computed once), the gradient magnitude at 0.7 and 1 px (edge strength,
-        which tells a nucleus' rim from its interior) and the Laplacian of
+        Gaussian is the one before's outer Gaussian, computed once), the
+        gradient magnitude at 0.7 and 1 px (edge strength, which tells a
+        nucleus' rim from its interior) and the Laplacian of
         Gaussian at 0.7 and 1 px (the curvature of the intensity, which
         places the outline by the shape of the profile rather than its
         level, so that it transfers better across images).
