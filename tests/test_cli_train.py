@@ -1,11 +1,16 @@
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
+from pixelforest import PixelClassifier
 from pixelforest.classify.scribbles import simulate_scribbles
 from pixelforest.cli.main import main
-from pixelforest.io.images import imwrite
+from pixelforest.features import FeatureSpec
+from pixelforest.features.spec import DEFAULT_PRECISION, PRECISIONS
+from pixelforest.forest.defaults import default_estimator
+from pixelforest.io.images import imread, imwrite
 from pixelforest.io.model_file import load_model
 
 
@@ -199,13 +204,6 @@ def test_train_precision_is_recorded_and_followed(files, capsys, precision):
     clf = load_model(paths["model"])
     assert clf.spec_.precision == precision
     # predict follows the model's path: same labels as a classifier fitted in memory
-    import dataclasses
-
-    from pixelforest import PixelClassifier
-    from pixelforest.features import FeatureSpec
-    from pixelforest.forest.defaults import default_estimator
-    from pixelforest.io.images import imread
-
     spec = dataclasses.replace(FeatureSpec.preset("small"), precision=precision)
     # the out-of-bag score the CLI asks for does not change the trees
     direct = PixelClassifier(spec, default_estimator(n_estimators=12),
@@ -213,3 +211,18 @@ def test_train_precision_is_recorded_and_followed(files, capsys, precision):
     assert np.array_equal(clf.predict(image), direct.predict(image))
     assert main(["info", str(paths["model"])]) == 0
     assert f"{precision} filters" in capsys.readouterr().out
+
+
+def test_train_precision_choices_match_the_feature_spec():
+    """The parser spells the choices out (it must not import the filters): keep them in step."""
+    import argparse
+
+    from pixelforest.cli import train
+
+    parser = train.add_parser(argparse.ArgumentParser().add_subparsers())
+    required = ["img.tif", "--labels", "s.tif", "-o", "m.skops"]
+    for precision in PRECISIONS:
+        assert parser.parse_args(required + ["--precision", precision]).precision == precision
+    with pytest.raises(SystemExit):
+        parser.parse_args(required + ["--precision", "approximate"])
+    assert f"(default: {DEFAULT_PRECISION})" in " ".join(parser.format_help().split())

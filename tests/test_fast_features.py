@@ -290,7 +290,7 @@ def test_model_file_records_the_path(tmp_path):
 
 
 def test_default_differences_of_gaussians_share_their_gaussians(monkeypatch):
-    """Each default DoG's inner Gaussian is the previous one's outer: 8 filterings, not 13."""
+    """Each default DoG's inner Gaussian is the previous one's outer: 8 filterings, not 10."""
     from pixelforest.features.spec import DOG_RATIO
 
     spec = FeatureSpec()
