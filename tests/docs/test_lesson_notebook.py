@@ -14,7 +14,9 @@ data, twice:
   instructor notebook's solution of the same exercise): every check passes.
 
 Without a built site they are skipped, unless ``PIXELFOREST_REQUIRE_BROWSER=1``
-(set by ``.ci/run``) turns that into a failure.
+(set by ``.ci/run``) turns that into a failure; the two that execute the
+notebook also need the sample data it loads (``sample_data``: skipped with
+one line when offline without ``PIXELFOREST_DATA_DIR``, an error with it).
 """
 
 import os
@@ -104,7 +106,8 @@ def test_the_two_notebooks_differ_only_in_the_exercises(notebooks):
                            if c.cell_type == "code" and "pixelforest" not in c.metadata]
 
 
-def test_unfilled_notebook_says_not_done_and_runs_to_the_end(notebooks, tmp_path, monkeypatch):
+def test_unfilled_notebook_says_not_done_and_runs_to_the_end(notebooks, sample_data, tmp_path,
+                                                             monkeypatch):
     import copy
 
     learner, _ = notebooks
@@ -115,7 +118,8 @@ def test_unfilled_notebook_says_not_done_and_runs_to_the_end(notebooks, tmp_path
     assert _text([code[-1]]), "the last cell printed nothing"
 
 
-def test_filled_notebook_passes_every_check(notebooks, tmp_path, monkeypatch):
+def test_filled_notebook_passes_every_check(notebooks, sample_data, tmp_path,
+                                            monkeypatch):
     import copy
 
     learner, instructor = copy.deepcopy(notebooks[0]), notebooks[1]
