@@ -21,7 +21,8 @@ from pixelforest import PixelClassifier, load_model, save_model
 from pixelforest.errors import InvalidParameterError
 from pixelforest.features import FAMILIES, FeatureSpec, compute_features
 from pixelforest.features import fast
-from pixelforest.features.compute import features_at, features_of_block
+from pixelforest.features.compute import (feature_planes_of_block, features_at,
+                                          features_of_block)
 from pixelforest.features.fast import FAST_ERROR_BOUND, gaussian_orders, reference_features
 from pixelforest.features.spec import DEFAULT_PRECISION, STRUCTURE_SCALES_ILASTIK
 
@@ -204,6 +205,26 @@ def test_features_at_are_rows_of_the_stack(monkeypatch):
     stack = features_of_block(image, spec, n_threads=2).reshape(-1, spec.n_features())
     index = np.random.default_rng(8).choice(90 * 77, 300, replace=False)
     np.testing.assert_array_equal(features_at(image, spec, index, n_threads=2), stack[index])
+
+
+@pytest.mark.parametrize("precision", ["fast", "exact"])
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_feature_planes_are_the_stacks_columns(monkeypatch, precision, ndim):
+    from pixelforest.features import compute
+
+    monkeypatch.setattr(compute, "_BLOCK_2D", 32)  # planes written block by block
+    monkeypatch.setattr(compute, "_BLOCK_3D", 12)
+    shape = (70, 83) if ndim == 2 else (21, 30, 27)
+    image = np.stack([_image(shape, seed=9), _image(shape, seed=10)], axis=-1)
+    spec = FeatureSpec(families=ALL_FAMILIES, sigmas=(0.7, 2.0), precision=precision)
+    stack = features_of_block(image, spec, n_threads=2)
+    planes = feature_planes_of_block(image, spec, n_threads=2)
+    assert planes.shape == (stack.shape[-1],) + shape and planes.flags.c_contiguous
+    np.testing.assert_array_equal(np.moveaxis(planes, 0, -1), stack)
+    crop = tuple(slice(3, n - 4) for n in shape)
+    np.testing.assert_array_equal(
+        np.moveaxis(feature_planes_of_block(image, spec, crop=crop, n_threads=1), 0, -1),
+        stack[crop])
 
 
 def _scribbled_nuclei(shape, seed):

@@ -206,6 +206,33 @@ def test_one_and_two_threads_are_identical(n_rows):
     np.testing.assert_array_equal(one, rf.predict_proba(Xtest))
 
 
+@pytest.mark.parametrize("forest", ["vote", "score", "walk"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_feature_major_rows_are_read_in_place_with_the_same_bits(forest, n_threads):
+    # the pipeline hands the forest feature planes: planes.reshape(F, -1).T
+    X, y = random_data(3000, 7, 3, seed=21)
+    if forest == "vote":  # pure leaves, small trees: the whole-vote kernel
+        rf = RandomForestClassifier(n_estimators=9, max_features=None,
+                                    random_state=0).fit(X, X[:, 0] > 0)
+    elif forest == "score":  # impure leaves: the leaf-sum kernel
+        rf = RandomForestClassifier(n_estimators=9, max_depth=4, random_state=0).fit(X, y)
+    else:  # more than 64 leaves: the walking kernel
+        rf = RandomForestClassifier(n_estimators=4, random_state=0).fit(X, y)
+    planes = np.ascontiguousarray(random_data(_forest.BLOCK_ROWS * 2 + 5, 7, 3, seed=22)[0].T)
+    rows = planes.T  # feature-major (n_rows, F): each column contiguous
+    assert _forest._as_rows(rows, 7) is rows
+    assert np.shares_memory(_forest._as_rows(rows[100:], 7), planes)  # a slice too
+    ref = forest_predict_proba(rf, np.ascontiguousarray(rows), n_threads=n_threads)
+    np.testing.assert_array_equal(forest_predict_proba(rf, rows, n_threads=n_threads), ref)
+    np.testing.assert_array_equal(forest_predict_proba(rf, rows[100:], n_threads=n_threads),
+                                  ref[100:])
+    np.testing.assert_array_equal(ref, rf.predict_proba(np.ascontiguousarray(rows)))
+    compiled = compile_forest(rf)
+    kind = ("vote" if compiled.voter is not None else
+            "score" if compiled.scorer is not None else "walk")
+    assert kind == forest
+
+
 def test_threads_from_environment(monkeypatch):
     X, y = random_data(300, 3, 2, seed=13)
     rf = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)

@@ -23,13 +23,13 @@ def fitted():
 @pytest.fixture
 def budgets(monkeypatch):
     seen = []
-    original = pipeline_module.features_of_block
+    original = pipeline_module.feature_planes_of_block  # what predicting a block computes
 
     def spy(*args, n_threads=None, **kwargs):
         seen.append((threading.current_thread().name, n_threads))
         return original(*args, n_threads=n_threads, **kwargs)
 
-    monkeypatch.setattr(pipeline_module, "features_of_block", spy)
+    monkeypatch.setattr(pipeline_module, "feature_planes_of_block", spy)
     return seen
 
 

@@ -38,7 +38,8 @@ import numpy as np
 from pixelforest._shared.threads import limit_blas_threads, resolve_n_threads, run_on_pool
 from pixelforest._shared.validation import check_channel_axis, check_image, to_channel_last
 from pixelforest.errors import ChannelMismatchError, InvalidImageError, NotFittedError
-from pixelforest.features.compute import check_fits_halo, features_of_block
+from pixelforest.features.compute import (check_fits_halo, feature_planes_of_block,
+                                          features_of_block)
 from pixelforest.preprocess.normalize import (
     ROBUST_CLIP,
     bounds_channel_last,
@@ -323,11 +324,13 @@ class PredictionPipeline:
         proba : ndarray of float32, shape ``(crop shape..., n_classes)``
             Column ``k`` is the probability of ``classes[k]``.
         """
-        feats = self.features_block(block_cl, stats, crop=crop, n_threads=n_threads)
-        shape = feats.shape[:-1]
-        proba = self.predict_proba_rows(feats.reshape(-1, feats.shape[-1]),
+        # feature-major planes: what the forest reads, with no interleaving
+        planes = feature_planes_of_block(self.normalized(block_cl, stats), self.spec,
+                                         crop=crop, n_threads=n_threads)
+        shape = planes.shape[1:]
+        proba = self.predict_proba_rows(planes.reshape(planes.shape[0], -1).T,
                                         n_threads=n_threads)
-        del feats
+        del planes
         return proba.reshape(shape + (self.classes.size,))
 
     def labels_of(self, proba):

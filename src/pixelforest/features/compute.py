@@ -11,10 +11,11 @@ path each feature at a pixel depends only on the pixels within
 starts: a block cut with that margin gives, in its interior, bit for bit
 the features of the whole image.
 
-Three entry points, each for checked channel-last input (the public edge,
+Four entry points, each for checked channel-last input (the public edge,
 :func:`compute_features`, checks it):
 
 - :func:`features_of_block`: the stack of a block (or of a ``crop`` of it);
+- :func:`feature_planes_of_block`: the same, feature-major (what a forest reads);
 - :func:`features_at`: the rows of a few pixels of an image (training);
 - :func:`check_fits_halo`: refuse an image smaller than the halo.
 """
@@ -32,7 +33,8 @@ from pixelforest.errors import InvalidImageError, InvalidParameterError
 from pixelforest.features.gaussian import gaussian_crop, grow_crop, kernel_radius
 from pixelforest.features.spec import DOG_RATIO, EIGEN_FAMILIES, FeatureSpec
 
-__all__ = ["check_fits_halo", "compute_features", "features_at", "features_of_block"]
+__all__ = ["check_fits_halo", "compute_features", "feature_planes_of_block", "features_at",
+           "features_of_block"]
 
 def _channel_features(channel, spec, ndim, out, start, crop=None):
     """Write the features of one float32 channel into ``out[..., start:]``.
@@ -187,7 +189,11 @@ def _channel_features_fast(channel, spec, ndim, out, start, crop=None):
         return arr
 
     n_cols = spec.n_features(1, ndim)
-    planes = _scratch_planes((n_cols,) + shape)
+    # a feature-major ``out`` (a channel-last view of planes) takes the
+    # columns straight; a channel-last one gets them interleaved at the end
+    direct = _is_feature_major(out)
+    planes = (np.moveaxis(out[..., start:start + n_cols], -1, 0) if direct
+              else _scratch_planes((n_cols,) + shape))
     col = 0
     if "intensity" in spec.families:
         planes[col] = channel[tuple(slice(lo, hi) for lo, hi in crop)]
@@ -220,8 +226,15 @@ def _channel_features_fast(channel, spec, ndim, out, start, crop=None):
             if last_use.get(s) == k:
                 bank.pop(s, None)
         col += width
-    fast.interleave(planes, out, start)
+    if not direct:
+        fast.interleave(planes, out, start)
     return start + n_cols
+
+
+def _is_feature_major(out):
+    """True if the channel-last ``out`` is a view of feature planes (rows contiguous)."""
+    return out.ndim > 1 and out.shape[-1] > 1 and out.strides[-2] == out.itemsize and \
+        out.strides[-1] >= max(out.strides[:-1])
 
 
 #: Largest planes buffer (bytes) a thread keeps between blocks: a fresh
@@ -331,6 +344,39 @@ def features_of_block(image_cl, spec, *, crop=None, n_threads=None):
     :func:`pixelforest._shared.threads.resolve_n_threads` threads (``n_threads``)
     when no other caller holds it.
     """
+    shape, n_columns = _output_shape(image_cl, spec, crop)
+    out = np.empty(shape + (n_columns,), dtype=np.float32)
+    _fill(image_cl, spec, crop, out, n_threads)
+    return out
+
+
+def feature_planes_of_block(image_cl, spec, *, crop=None, n_threads=None):
+    """:func:`features_of_block` feature-major: shape ``(C * F, spatial...)``.
+
+    Plane ``k`` is column ``k`` of :func:`features_of_block`, bit for bit.
+    This is the layout a forest reads (one feature of many pixels at a
+    time, :func:`pixelforest.forest.inference.forest_predict_proba` takes
+    ``planes.reshape(F, -1).T``): on the fast path each feature is written
+    once, straight into its plane, instead of being interleaved pixel by
+    pixel into a channel-last stack.
+    """
+    shape, n_columns = _output_shape(image_cl, spec, crop)
+    planes = np.empty((n_columns,) + shape, dtype=np.float32)
+    _fill(image_cl, spec, crop, np.moveaxis(planes, 0, -1), n_threads)
+    return planes
+
+
+def _output_shape(image_cl, spec, crop):
+    """Spatial shape of ``image_cl[crop]`` and the number of feature columns."""
+    ndim = image_cl.ndim - 1
+    spatial = image_cl.shape[:-1]
+    if crop is not None:
+        spatial = tuple(hi - lo for lo, hi in (s.indices(n)[:2] for s, n in zip(crop, spatial)))
+    return tuple(spatial), image_cl.shape[-1] * spec.n_features(1, ndim)
+
+
+def _fill(image_cl, spec, crop, out, n_threads):
+    """Write the features of ``image_cl[crop]`` into the channel-last ``out`` (any layout)."""
     ndim = image_cl.ndim - 1
     n_per_channel = spec.n_features(1, ndim)
     spatial = image_cl.shape[:-1]
@@ -338,9 +384,7 @@ def features_of_block(image_cl, spec, *, crop=None, n_threads=None):
         crop = tuple((0, n) for n in spatial)
     else:
         crop = tuple(s.indices(n)[:2] for s, n in zip(crop, spatial))
-    shape = tuple(hi - lo for lo, hi in crop)
     channels = _float32_channels(image_cl)
-    out = np.empty(shape + (len(channels) * n_per_channel,), dtype=np.float32)
 
     def work(block):
         dst = out[tuple(slice(a - lo, b - lo) for (a, b), (lo, _) in zip(block, crop))]
@@ -349,7 +393,6 @@ def features_of_block(image_cl, spec, *, crop=None, n_threads=None):
 
     channel_features = _channel_features_of(spec)
     _run_blocks(work, _blocks(crop, _block_side(ndim, out.shape[-1])), n_threads)
-    return out
 
 
 def features_at(image_cl, spec, index, *, n_threads=None):
@@ -390,8 +433,9 @@ def features_at(image_cl, spec, index, *, n_threads=None):
         k, block = job
         shape = tuple(b - a for a, b in block)
         buf = getattr(local, "buf", None)
-        if buf is None:
-            buf = local.buf = np.empty((side,) * ndim + (rows.shape[1],), dtype=np.float32)
+        if buf is None:  # feature-major: the fast path writes its planes straight in
+            buf = local.buf = np.moveaxis(
+                np.empty((rows.shape[1],) + (side,) * ndim, dtype=np.float32), 0, -1)
         dst = buf[tuple(slice(0, n) for n in shape)]
         for c, channel in enumerate(channels):
             channel_features(channel, spec, ndim, dst, c * n_per_channel, block)

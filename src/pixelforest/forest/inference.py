@@ -298,7 +298,8 @@ class CompiledForest:
     def predict_proba(self, X, *, n_threads=None):
         """Return the mean class fractions of all trees, shape (n, n_classes).
 
-        ``X`` is cast to C-contiguous float32 (no copy if it already is).
+        ``X`` is cast to C-contiguous float32 (no copy if it already is,
+        or if it is feature-major float32: each column contiguous).
         NaN and infinity are not checked here (NaN follows
         ``missing_left``); :func:`forest_predict_proba` checks them.
 
@@ -527,7 +528,17 @@ def _vote_tables(values, scorer, n_trees):
 
 
 def _as_rows(X, n_features):
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    """``X`` as float32 rows the kernels read: C-contiguous, or feature-major as it is.
+
+    A feature-major float32 ``X`` (each column contiguous, e.g.
+    ``planes.reshape(F, -1).T`` of
+    :func:`pixelforest.features.compute.feature_planes_of_block`) is used
+    without a copy; anything else is copied to C-contiguous float32, as
+    scikit-learn does.
+    """
+    X = np.asarray(X)
+    if not (X.dtype == np.float32 and X.ndim == 2 and X.strides[0] == X.itemsize):
+        X = np.ascontiguousarray(X, dtype=np.float32)
     if X.ndim != 2:
         raise InvalidImageError(
             f"X must be a 2-D array of shape (n_pixels, n_features), got shape "
@@ -549,9 +560,10 @@ _POOL_LOCK = threading.Lock()
 
 
 # --- numba kernels -----------------------------------------------------------
-# One signature only (C-contiguous float32 X, the int32 node table and its
-# float32 view, int32 roots, float64 values, int64 block, float64 out), so
-# numba compiles each kernel once, lazily, and caches it on disk.
+# One signature per layout of X (C-contiguous float32 rows, or feature-major
+# columns; the int32 node table and its float32 view, int32 roots, float64
+# values, int64 block, float64 out), so numba compiles each kernel once per
+# layout, lazily, and caches it on disk.
 
 def _walk_block(X, start, stop, nodes, thresholds, roots, values, divisor, out):
     n_classes = values.shape[1]
@@ -638,9 +650,15 @@ _SCORE_ROWS = 256
 def _leaf_masks(X, start, nb, n_trees, tree, feature, threshold, missing_left, mask,
                 full, xt, masks):
     # rows start..start+nb: masks[t, i] holds the leaves of tree t row i can reach
-    for i in range(nb):  # features column by column: the loops below vectorize
+    # features column by column (the loops below vectorize), read in X's order
+    if X.strides[0] == 4 and X.shape[1] > 1:  # feature-major
         for f in range(X.shape[1]):
-            xt[f, i] = X[start + i, f]
+            for i in range(nb):
+                xt[f, i] = X[start + i, f]
+    else:
+        for i in range(nb):
+            for f in range(X.shape[1]):
+                xt[f, i] = X[start + i, f]
     for t in range(n_trees):
         row = masks[t]
         for i in range(nb):
