@@ -288,3 +288,18 @@ def test_histogram_percentiles_property(values, low, width):
     flat = np.asarray(values, dtype=np.uint16).reshape(-1, 1)
     np.testing.assert_array_equal(_histogram_percentiles(flat, low, high),
                                   np.percentile(flat, [low, high], axis=0).T)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16])
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 1001])
+def test_value_histograms_count_every_value(dtype, n):
+    # four interleaved histograms inside: every remainder of n / 4, every channel
+    from pixelforest.preprocess.normalize import value_histograms
+
+    info = np.iinfo(dtype)
+    flat = np.random.default_rng(n).integers(info.min, int(info.max) + 1, (n, 3)).astype(dtype)
+    counts = value_histograms(flat)
+    for c in range(3):
+        expected = np.bincount(flat[:, c].astype(np.int64) - int(info.min),
+                               minlength=counts.shape[1])
+        np.testing.assert_array_equal(counts[c], expected)

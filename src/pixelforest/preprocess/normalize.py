@@ -246,9 +246,24 @@ def _histogram_percentiles(flat, low, high):
 
 
 def _count_values(flat, counts, offset):
-    for i in range(flat.shape[0]):
-        for c in range(flat.shape[1]):
-            counts[c, np.int64(flat[i, c]) + offset] += 1
+    # four interleaved histograms, summed at the end: consecutive pixels of
+    # one value do not wait on each other's increment (3x faster on 8 bits)
+    n, n_channels = flat.shape
+    n_bins = counts.shape[1]
+    sub = np.zeros((n_channels, 4, n_bins), dtype=np.int64)
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        for c in range(n_channels):
+            sub[c, 0, np.int64(flat[i, c]) + offset] += 1
+            sub[c, 1, np.int64(flat[i + 1, c]) + offset] += 1
+            sub[c, 2, np.int64(flat[i + 2, c]) + offset] += 1
+            sub[c, 3, np.int64(flat[i + 3, c]) + offset] += 1
+    for i in range(n4, n):
+        for c in range(n_channels):
+            sub[c, 0, np.int64(flat[i, c]) + offset] += 1
+    for c in range(n_channels):
+        for b in range(n_bins):
+            counts[c, b] += sub[c, 0, b] + sub[c, 1, b] + sub[c, 2, b] + sub[c, 3, b]
 
 
 try:
