@@ -77,6 +77,20 @@ def test_class_values_are_kept():
     assert set(np.unique(clf.predict(image))) <= {3, 7}
 
 
+@pytest.mark.parametrize("classes", [[1, 2], [3, 7, 9]])
+def test_labels_of_is_argmax_with_ties_to_the_first_class(classes):
+    from pixelforest.classify.pipeline import PredictionPipeline
+
+    pipe = PredictionPipeline(spec=SMALL, normalize="robust", estimator=None,
+                              classes=np.array(classes, np.uint8), n_channels=1, ndim=2,
+                              channel_axis=None)
+    proba = np.random.default_rng(1).random((500, len(classes))).astype(np.float32)
+    proba[::3, -1] = proba[::3, 0]  # ties
+    labels = pipe.labels_of(proba.reshape(20, 25, -1))
+    assert labels.dtype == np.uint8 and labels.shape == (20, 25)
+    np.testing.assert_array_equal(labels.ravel(), np.array(classes)[np.argmax(proba, axis=1)])
+
+
 def test_pipeline_block_api_equals_predict_proba(trained):
     clf, image, _ = trained
     pipe = clf.pipeline_

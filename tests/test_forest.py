@@ -18,7 +18,8 @@ from pixelforest.forest.inference import (
     forest_predict_proba,
     is_supported,
 )
-from pixelforest.errors import ChannelMismatchError, InvalidImageError, NotFittedError
+from pixelforest.errors import (ChannelMismatchError, InvalidImageError, InvalidParameterError,
+                               NotFittedError)
 
 F32 = np.finfo(np.float32)
 
@@ -231,6 +232,27 @@ def test_feature_major_rows_are_read_in_place_with_the_same_bits(forest, n_threa
     kind = ("vote" if compiled.voter is not None else
             "score" if compiled.scorer is not None else "walk")
     assert kind == forest
+
+
+@pytest.mark.parametrize("estimator,separable", [
+    (RandomForestClassifier(n_estimators=9, max_features=None, random_state=0), True),  # votes
+    (RandomForestClassifier(n_estimators=9, max_depth=4, random_state=0), False),  # leaf sums
+    (RandomForestClassifier(n_estimators=4, random_state=0), False),  # walking (> 64 leaves)
+    (LogisticRegression(), False),  # scikit-learn's own predict_proba
+])
+def test_out_receives_the_probabilities_rounded_once(estimator, separable):
+    X, y = random_data(3000, 5, 3, seed=23)
+    estimator.fit(X, X[:, 0] > 0 if separable else y)
+    rows = random_data(5000, 5, 3, seed=24)[0]
+    ref = forest_predict_proba(estimator, rows, n_threads=2)
+    for dtype in (np.float32, np.float64):
+        out = np.full(ref.shape, -1.0, dtype=dtype)
+        assert forest_predict_proba(estimator, rows, n_threads=2, out=out) is out
+        np.testing.assert_array_equal(out, ref.astype(dtype))
+    for bad in (np.empty(ref.shape, np.int64), np.empty((5000, 9)), np.empty(ref.shape)[:, :1],
+                np.empty(ref.shape, order="F"), [[0.0] * ref.shape[1]] * 5000):
+        with pytest.raises(InvalidParameterError, match="out must be"):
+            forest_predict_proba(estimator, rows, out=bad)
 
 
 def test_threads_from_environment(monkeypatch):

@@ -63,10 +63,13 @@ CLIP_RANGES = {"percentile": (0.0, 1.0), "minmax": (0.0, 1.0), "robust": ROBUST_
 #: Feature rows per call of the estimator (bounds one step's memory).
 _ROWS_PER_CALL = 1 << 18
 
-#: Block side (pixels, without the halo) of in-memory prediction, 2D and 3D:
-#: a block's features stay in cache and bound the memory.
+#: Block of in-memory prediction (pixels per axis, without the halo), 2D
+#: and 3D (Z, Y, X): a block's features stay in cache and bound the memory;
+#: in 3D, 64 planes of 128 x 128 (one feature block of
+#: :mod:`pixelforest.features.compute`) waste less on the halo than cubes
+#: of 96 for about as many voxels (``benchmarks/README.md``).
 BLOCK_2D = 512
-BLOCK_3D = 96
+BLOCK_3D = (64, 128, 128)
 
 
 class PredictionPipeline:
@@ -297,8 +300,8 @@ class PredictionPipeline:
         out = np.empty((X.shape[0], self.classes.size), dtype=np.float32)
         for start in range(0, X.shape[0], _ROWS_PER_CALL):
             stop = start + _ROWS_PER_CALL
-            out[start:stop] = forest_predict_proba(self.estimator, X[start:stop],
-                                                   n_threads=n_threads)
+            forest_predict_proba(self.estimator, X[start:stop], n_threads=n_threads,
+                                 out=out[start:stop])
         return out
 
     def predict_proba_block(self, block_cl, stats, *, crop=None, n_threads=1):
@@ -334,7 +337,12 @@ class PredictionPipeline:
         return proba.reshape(shape + (self.classes.size,))
 
     def labels_of(self, proba):
-        """Class values of the most probable class of each row of ``proba``."""
+        """Class values of the most probable class of each row of ``proba``.
+
+        Ties go to the first class, as with ``np.argmax``.
+        """
+        if self.classes.size == 2:  # one comparison per pixel instead of an argmax
+            return np.where(proba[..., 1] > proba[..., 0], self.classes[1], self.classes[0])
         return self.classes[np.argmax(proba, axis=-1)]
 
     def predict_block(self, block_cl, stats, *, crop=None, n_threads=1):
@@ -401,7 +409,7 @@ class PredictionPipeline:
         """Call ``emit(where, result)`` for every block of a checked in-memory image.
 
         The image is cut into blocks of :data:`BLOCK_2D` (2D) or
-        :data:`BLOCK_3D` (3D) pixels per side, each read with its halo; the
+        :data:`BLOCK_3D` (3D) pixels per axis, each read with its halo; the
         results together equal the whole image's, bit for bit.  With more
         than one block and thread, blocks run on one pool of ``n_threads``
         threads, each single-threaded; a single block gets every thread.

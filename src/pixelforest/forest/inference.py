@@ -47,7 +47,8 @@ import weakref
 import numpy as np
 
 from pixelforest._shared.threads import limit_blas_threads, resolve_n_threads
-from pixelforest.errors import ChannelMismatchError, InvalidImageError, NotFittedError
+from pixelforest.errors import (ChannelMismatchError, InvalidImageError, InvalidParameterError,
+                                NotFittedError)
 
 __all__ = [
     "CompiledForest",
@@ -295,7 +296,7 @@ class CompiledForest:
             n_trees=len(trees),
         )
 
-    def predict_proba(self, X, *, n_threads=None):
+    def predict_proba(self, X, *, n_threads=None, out=None):
         """Return the mean class fractions of all trees, shape (n, n_classes).
 
         ``X`` is cast to C-contiguous float32 (no copy if it already is,
@@ -308,13 +309,18 @@ class CompiledForest:
         X : array_like, shape (n_samples, n_features)
         n_threads : int or None, optional
             Threads to use; see :func:`pixelforest._shared.threads.resolve_n_threads`.
+        out : ndarray, optional
+            C-contiguous float64 or float32 array of the result's shape to
+            write into (float32: each fraction computed in float64 and
+            rounded once, the bits of ``proba.astype(np.float32)``).
 
         Returns
         -------
         proba : ndarray of float64, shape (n_samples, n_classes)
+            ``out`` when given.
         """
         X = _as_rows(X, self.n_features)
-        out = np.empty((X.shape[0], self.n_classes), dtype=np.float64)
+        out = _check_out(out, (X.shape[0], self.n_classes))
         if self.voter is not None:
             serial, parallel = _vote_serial, _vote_parallel
             args = ((X,) + self.scorer[:6] + self.voter
@@ -527,6 +533,21 @@ def _vote_tables(values, scorer, n_trees):
     return weight, class_mask
 
 
+def _check_out(out, shape):
+    """A new float64 result of ``shape``, or ``out`` checked to be writable into."""
+    if out is None:
+        return np.empty(shape, dtype=np.float64)
+    if (not isinstance(out, np.ndarray) or out.shape != shape
+            or out.dtype not in (np.float32, np.float64) or not out.flags.c_contiguous
+            or not out.flags.writeable):
+        raise InvalidParameterError(
+            f"out must be a writable C-contiguous float32 or float64 array of shape "
+            f"{shape}, got {getattr(out, 'dtype', type(out).__name__)} "
+            f"{getattr(out, 'shape', '')}; pass out=None to get a new array."
+        )
+    return out
+
+
 def _as_rows(X, n_features):
     """``X`` as float32 rows the kernels read: C-contiguous, or feature-major as it is.
 
@@ -564,6 +585,16 @@ _POOL_LOCK = threading.Lock()
 # columns; the int32 node table and its float32 view, int32 roots, float64
 # values, int64 block, float64 out), so numba compiles each kernel once per
 # layout, lazily, and caches it on disk.
+
+def _all_finite(X):
+    # feature-major X, one read of each value and no temporary: x - x is 0
+    # unless x is NaN or infinite (in any order of the sum a NaN stays NaN)
+    acc = np.float32(0.0)
+    for f in range(X.shape[1]):
+        for i in range(X.shape[0]):
+            acc += X[i, f] - X[i, f]
+    return acc == 0.0
+
 
 def _walk_block(X, start, stop, nodes, thresholds, roots, values, divisor, out):
     n_classes = values.shape[1]
@@ -799,6 +830,7 @@ try:
     import numba
     from numba import prange
 
+    _all_finite = numba.njit(nogil=True, cache=True, fastmath={"reassoc"})(_all_finite)
     _walk_block = numba.njit(nogil=True, cache=True)(_walk_block)
     _walk_block_binary = numba.njit(nogil=True, cache=True)(_walk_block_binary)
     _walk = numba.njit(nogil=True, cache=True)(_walk)
@@ -822,6 +854,7 @@ except ImportError:  # pragma: no cover - numba is a dependency
     numba = None
     prange = range
     _trailing_zeros = None
+    _all_finite = None
 
 #: False once numba failed to compile; then scikit-learn predicts.
 _NUMBA_OK = numba is not None
@@ -876,8 +909,11 @@ def compile_forest(estimator):
 
 def _check_finite(estimator, X):
     """Reject infinity, and NaN unless scikit-learn accepts it for ``estimator``."""
+    if _all_finite is not None and X.strides[0] == X.itemsize and X.shape[1] > 1:
+        if _all_finite(X):  # feature-major: 4x faster than the float64 sum
+            return
     # a float64 sum of float32 values cannot overflow: it is finite iff X is
-    if np.isfinite(np.sum(X, dtype=np.float64)):
+    elif np.isfinite(np.sum(X, dtype=np.float64)):
         return
     isnan = np.isnan(X)
     n_nan = int(isnan.sum())
@@ -900,7 +936,7 @@ def _check_finite(estimator, X):
         ) from exc
 
 
-def forest_predict_proba(estimator, X, *, n_threads=None):
+def forest_predict_proba(estimator, X, *, n_threads=None, out=None):
     """Class probabilities of ``X``, equal to ``estimator.predict_proba(X)``.
 
     Fitted single-output ``RandomForestClassifier``,
@@ -913,17 +949,22 @@ def forest_predict_proba(estimator, X, *, n_threads=None):
     ----------
     estimator : fitted scikit-learn classifier
     X : array_like, shape (n_samples, n_features)
-        Features, ideally C-contiguous float32 (else a float32 copy is made,
-        as scikit-learn does).
+        Features, ideally C-contiguous or feature-major float32 (else a
+        float32 copy is made, as scikit-learn does).
     n_threads : int or None, optional
         Threads to use; -1 for all cores; None reads the
         ``PIXELFOREST_NUM_THREADS`` environment variable, else all cores.
+    out : ndarray, optional
+        C-contiguous float64 or float32 array of shape ``(n_samples,
+        n_classes)`` to write the result into (float32: the float64
+        result rounded once, as ``astype(np.float32)`` rounds it).
 
     Returns
     -------
     proba : ndarray of float64, shape (n_samples, n_classes)
         Columns in the order of ``estimator.classes_``; equal to scikit-learn
         within 1e-12 (bit for bit when the estimator has ``n_jobs=None``).
+        ``out`` when given.
 
     Raises
     ------
@@ -948,15 +989,24 @@ def forest_predict_proba(estimator, X, *, n_threads=None):
     """
     global _NUMBA_OK
     if not _NUMBA_OK or _trees_of(estimator) is None:
-        return _sklearn_predict_proba(estimator, X, n_threads)
+        return _into(_sklearn_predict_proba(estimator, X, n_threads), out)
     compiled = compile_forest(estimator)
     X = _as_rows(X, compiled.n_features)
     _check_finite(estimator, X)
     try:
-        return compiled.predict_proba(X, n_threads=n_threads)
+        return compiled.predict_proba(X, n_threads=n_threads, out=out)
     except numba.core.errors.NumbaError:  # pragma: no cover - a broken numba install
         _NUMBA_OK = False
-        return _sklearn_predict_proba(estimator, X, n_threads)
+        return _into(_sklearn_predict_proba(estimator, X, n_threads), out)
+
+
+def _into(proba, out):
+    """``proba``, or ``out`` (checked) holding it."""
+    if out is None:
+        return proba
+    out = _check_out(out, proba.shape)
+    out[...] = proba
+    return out
 
 
 def _sklearn_predict_proba(estimator, X, n_threads):
