@@ -359,6 +359,16 @@ def feature_planes_of_block(image_cl, spec, *, crop=None, n_threads=None):
     ``planes.reshape(F, -1).T``): on the fast path each feature is written
     once, straight into its plane, instead of being interleaved pixel by
     pixel into a channel-last stack.
+
+    Examples
+    --------
+    >>> image = np.random.default_rng(0).random((64, 48, 1), dtype=np.float32)
+    >>> spec = FeatureSpec(sigmas=(1.0, 2.0))
+    >>> planes = feature_planes_of_block(image, spec)
+    >>> planes.shape == (spec.n_features(), 64, 48)
+    True
+    >>> bool(np.array_equal(np.moveaxis(planes, 0, -1), features_of_block(image, spec)))
+    True
     """
     shape, n_columns = _output_shape(image_cl, spec, crop)
     planes = np.empty((n_columns,) + shape, dtype=np.float32)
