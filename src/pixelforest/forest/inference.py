@@ -582,9 +582,10 @@ _POOL_LOCK = threading.Lock()
 
 # --- numba kernels -----------------------------------------------------------
 # One signature per layout of X (C-contiguous float32 rows, or feature-major
-# columns; the int32 node table and its float32 view, int32 roots, float64
-# values, int64 block, float64 out), so numba compiles each kernel once per
-# layout, lazily, and caches it on disk.
+# columns) and dtype of out (float64, or float32 for the pipeline); the
+# int32 node table and its float32 view, int32 roots, float64 values and
+# int64 block do not vary.  numba compiles each kernel once per
+# combination, lazily, and caches it on disk.
 
 def _all_finite(X):
     # feature-major X, one read of each value and no temporary: x - x is 0
