@@ -565,3 +565,27 @@ def test_split_placement_keeps_a_split_whose_pixels_are_too_close_to_histogram()
     before = forest.estimators_[0].tree_.threshold.copy()
     place_splits(forest, X, U)
     np.testing.assert_array_equal(forest.estimators_[0].tree_.threshold, before)
+
+
+@pytest.mark.parametrize("families,side", [(None, (64, 128, 128)),
+                                           (("gaussian", "hessian", "structure"), (70, 96, 96))])
+def test_3d_prediction_blocks_fit_one_feature_block(families, side):
+    # 64 x 128 x 128 blocks for the default features, cubes of 96 for many columns
+    from pixelforest.datasets import synthetic_nuclei
+
+    image, labels = synthetic_nuclei((70, 140, 140), n=6, seed=2)
+    spec = FeatureSpec(sigmas=(1.0, 2.0)) if families is None else \
+        FeatureSpec(families=families, sigmas=(1.0, 1.5, 2.0))
+    clf = PixelClassifier(spec, estimator=default_estimator(n_estimators=3))
+    clf.fit(image, simulate_scribbles(labels, random_state=0))
+    pipe = clf.pipeline_
+    assert (pipe.n_features > 16) == (families is not None)
+    seen, parts = [], np.zeros(image.shape + (2,), np.float32)
+
+    def emit(where, result):
+        seen.append(tuple(s.stop - s.start for s in where))
+        parts[where] = result
+
+    pipe.run_blocks(pipe.check_image(image), emit, n_threads=2)
+    assert max(seen) == side
+    np.testing.assert_array_equal(parts, clf.predict_proba(image))

@@ -255,7 +255,8 @@ class PixelClassifier(BaseEstimator):
         """Train on the labelled pixels of one or several images.
 
         Only the features of labelled pixels are computed and kept: each
-        image is cut into blocks of 512 pixels per side (96 in 3D), and only
+        image is cut into blocks of 512 pixels per side (128 in 3D, 96 for
+        more than 16 features), and only
         the blocks holding a labelled pixel are filtered (each with the
         margin its filters need, so the rows equal those of the whole
         image's feature stack, bit for bit), one block per thread at a time.
@@ -375,7 +376,8 @@ class PixelClassifier(BaseEstimator):
         Notes
         -----
         The image is checked once, then processed by ``pipeline_`` in blocks
-        of 512 x 512 pixels (96 per side in 3D), each read with a margin of
+        of 512 x 512 pixels (64 x 128 x 128 in 3D, cubes of 96 for more than
+        16 features), each read with a margin of
         ``halo_`` pixels, on ``n_jobs`` threads: memory stays bounded by the
         output plus a few blocks' features, and the result is, bit for bit,
         that of the whole image at once.  Random forests and trees are

@@ -38,8 +38,8 @@ import numpy as np
 from pixelforest._shared.threads import limit_blas_threads, resolve_n_threads, run_on_pool
 from pixelforest._shared.validation import check_channel_axis, check_image, to_channel_last
 from pixelforest.errors import ChannelMismatchError, InvalidImageError, NotFittedError
-from pixelforest.features.compute import (check_fits_halo, feature_planes_of_block,
-                                          features_of_block)
+from pixelforest.features.compute import (block_side, check_fits_halo,
+                                          feature_planes_of_block, features_of_block)
 from pixelforest.preprocess.normalize import (
     ROBUST_CLIP,
     bounds_channel_last,
@@ -67,7 +67,10 @@ _ROWS_PER_CALL = 1 << 18
 #: and 3D (Z, Y, X): a block's features stay in cache and bound the memory;
 #: in 3D, 64 planes of 128 x 128 (one feature block of
 #: :mod:`pixelforest.features.compute`) waste less on the halo than cubes
-#: of 96 for about as many voxels (``benchmarks/README.md``).
+#: of 96 for about as many voxels (``benchmarks/README.md``).  A 3D stack
+#: whose feature blocks are smaller
+#: (:func:`~pixelforest.features.compute.block_side`, many columns) is cut
+#: into cubes of that side instead.
 BLOCK_2D = 512
 BLOCK_3D = (64, 128, 128)
 
@@ -350,6 +353,11 @@ class PredictionPipeline:
         return self.labels_of(self.predict_proba_block(block_cl, stats, crop=crop,
                                                        n_threads=n_threads))
 
+    def _block_3d(self):
+        """:data:`BLOCK_3D`, or cubes of the feature block's side when that is smaller."""
+        side = block_side(3, self.n_features)
+        return BLOCK_3D if side >= max(BLOCK_3D) else (side,) * 3
+
     # -- a region of an image -------------------------------------------------
     def cut_with_halo(self, where, spatial_shape):
         """The block to read for the region ``where`` of an image, and the crop of it to keep.
@@ -435,7 +443,7 @@ class PredictionPipeline:
             stats = self.statistics(image_cl)
         spatial = image_cl.shape[:-1]
         if block is None:
-            block = BLOCK_2D if len(spatial) == 2 else BLOCK_3D
+            block = BLOCK_2D if len(spatial) == 2 else self._block_3d()
         block = (int(block),) * len(spatial) if np.isscalar(block) else tuple(block)
         origins = list(itertools.product(*[range(0, n, b) for n, b in zip(spatial, block)]))
         budget = resolve_n_threads(n_threads)

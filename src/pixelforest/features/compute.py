@@ -33,8 +33,8 @@ from pixelforest.errors import InvalidImageError, InvalidParameterError
 from pixelforest.features.gaussian import gaussian_crop, grow_crop, kernel_radius
 from pixelforest.features.spec import DOG_RATIO, EIGEN_FAMILIES, FeatureSpec
 
-__all__ = ["check_fits_halo", "compute_features", "feature_planes_of_block", "features_at",
-           "features_of_block"]
+__all__ = ["block_side", "check_fits_halo", "compute_features", "feature_planes_of_block",
+           "features_at", "features_of_block"]
 
 def _channel_features(channel, spec, ndim, out, start, crop=None):
     """Write the features of one float32 channel into ``out[..., start:]``.
@@ -286,8 +286,17 @@ _BLOCK_3D = 128
 _MANY_COLUMNS_3D = 16
 
 
-def _block_side(ndim, n_columns):
-    """Side of the blocks of a stack of ``n_columns`` columns with ``ndim`` spatial axes."""
+def block_side(ndim, n_columns):
+    """Side of the blocks a stack of ``n_columns`` columns with ``ndim`` spatial axes is computed in.
+
+    A region that fits in one such block is filtered in one piece; the
+    prediction pipeline cuts 3D images to fit one.
+
+    Examples
+    --------
+    >>> block_side(2, 13), block_side(3, 13), block_side(3, 40)
+    (512, 128, 96)
+    """
     if ndim == 2:
         return _BLOCK_2D
     return _BLOCK_3D if n_columns <= _MANY_COLUMNS_3D else min(_BLOCK_3D, 96)
@@ -402,7 +411,7 @@ def _fill(image_cl, spec, crop, out, n_threads):
             channel_features(channel, spec, ndim, dst, c * n_per_channel, block)
 
     channel_features = _channel_features_of(spec)
-    _run_blocks(work, _blocks(crop, _block_side(ndim, out.shape[-1])), n_threads)
+    _run_blocks(work, _blocks(crop, block_side(ndim, out.shape[-1])), n_threads)
 
 
 def features_at(image_cl, spec, index, *, n_threads=None):
@@ -427,7 +436,7 @@ def features_at(image_cl, spec, index, *, n_threads=None):
     if index.size == 0:
         return rows
     coords = np.unravel_index(index, spatial)
-    side = _block_side(ndim, rows.shape[1])
+    side = block_side(ndim, rows.shape[1])
     # group the pixels by block: blocks are numbered row-major on the grid
     grid = [-(-n // side) for n in spatial]
     piece_id = np.ravel_multi_index(tuple(c // side for c in coords), grid)
